@@ -1,0 +1,1 @@
+"""The divweights studio (Gradio). Wires UI events to `core`; holds no maths."""
