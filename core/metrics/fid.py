@@ -1,0 +1,79 @@
+"""Fréchet Inception Distance and the paper's weighted FID.
+
+FID (Heusel et al. 2017) is the Fréchet distance between two Gaussians fitted to features:
+    d² = |μ_r − μ_g|² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2}).
+Weighted FID (Berns et al. 2023) fits the real Gaussian with the diversity weights w:
+    μ* = Σ wᵢxᵢ / Σ wᵢ,   Σ* = Σ wᵢ(xᵢ−μ*)(xᵢ−μ*)ᵀ / Σ wᵢ,
+while the generated statistics stay unweighted. Both sides use the same estimator (normalised
+by the total weight, i.e. by n when unweighted), so weighted FID with uniform weights *is* FID.
+(pytorch-fid normalises by n−1; the two differ by a factor n/(n−1) on each covariance.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def feature_statistics(features: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and covariance (d, d) of `features` (n, d); `weights` (n,) ≥ 0, None = uniform."""
+    x = _as_matrix(features)
+    w = np.full(len(x), 1.0) if weights is None else _as_weights(weights, len(x))
+    w = w / w.sum()
+    mu = w @ x
+    centred = x - mu
+    sigma = (centred * w[:, None]).T @ centred
+    return mu, (sigma + sigma.T) / 2  # exact symmetry for the eigen-decompositions below
+
+
+def frechet_distance(mu_real: np.ndarray, sigma_real: np.ndarray, mu_gen: np.ndarray, sigma_gen: np.ndarray) -> float:
+    """Fréchet distance between N(mu_real, sigma_real) and N(mu_gen, sigma_gen).
+
+    tr((Σ_r Σ_g)^{1/2}) is computed as Σ √λ over the eigenvalues λ of the symmetric PSD matrix
+    Σ_r^{1/2} Σ_g Σ_r^{1/2}, which has the same spectrum as Σ_r Σ_g. Unlike `scipy.linalg.sqrtm`
+    of the (non-symmetric, often almost singular) product, this needs no eps offset and never
+    returns complex parts; tiny negative eigenvalues from round-off are clipped to zero.
+    """
+    diff = np.asarray(mu_real, np.float64) - np.asarray(mu_gen, np.float64)
+    root_real = _psd_sqrt(np.asarray(sigma_real, np.float64))
+    middle = root_real @ np.asarray(sigma_gen, np.float64) @ root_real
+    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+    value = diff @ diff + np.trace(sigma_real) + np.trace(sigma_gen) - 2.0 * trace_sqrt
+    return float(max(value, 0.0))  # a distance; round-off can push an exact 0 slightly negative
+
+
+def fid(features_real: np.ndarray, features_gen: np.ndarray) -> float:
+    """FID between real (n, d) and generated (m, d) features (any embedder; recorded by the caller)."""
+    return weighted_fid(features_real, features_gen, weights_real=None)
+
+
+def weighted_fid(features_real: np.ndarray, features_gen: np.ndarray, weights_real: np.ndarray | None) -> float:
+    """FID against the weighted real distribution: real stats weighted by `weights_real` (n,),
+    generated stats unweighted. `weights_real=None` gives plain FID."""
+    mu_real, sigma_real = feature_statistics(features_real, weights_real)
+    mu_gen, sigma_gen = feature_statistics(features_gen)
+    return frechet_distance(mu_real, sigma_real, mu_gen, sigma_gen)
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric PSD matrix via eigh (negative round-off clipped)."""
+    eigenvalues, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
+
+
+def _as_matrix(features: np.ndarray) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"features must be a non-empty (n, d) array, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or inf")
+    return x
+
+
+def _as_weights(weights: np.ndarray, n: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n:
+        raise ValueError(f"weights have {len(w)} entries for {n} feature rows")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative and not all zero")
+    return w
