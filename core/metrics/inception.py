@@ -20,7 +20,7 @@ import numpy as np
 from core.storage import atomic_write_bytes, fingerprint_arrays
 
 PROMPT_TEMPLATE = "a photo of a {}."  # CLIP's standard zero-shot prompt
-PROBE_C = 1.0  # inverse L2 strength of the logistic-regression probe
+PROBE_C = 10.0  # inverse L2 strength of the probe on standardised features: weak, so the probe is confident
 
 
 class InceptionResult(NamedTuple):
@@ -110,8 +110,13 @@ def _train_probe(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     classes = np.unique(labels)
     if len(classes) < 2:
         raise ValueError("the classifier probe needs labelled real data with at least 2 classes")
-    model = LogisticRegression(C=PROBE_C, max_iter=1000).fit(features, labels)
-    coef, intercept = model.coef_, model.intercept_
+    # standardise so the regularisation strength does not depend on the embedder's scale
+    # (L2-normalised rows have tiny per-feature spreads); the scaling is folded into coef
+    mean, std = features.mean(axis=0), features.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    model = LogisticRegression(C=PROBE_C, max_iter=1000).fit((features - mean) / std, labels)
+    coef = model.coef_ / std
+    intercept = model.intercept_ - coef @ mean
     if len(classes) == 2:  # sklearn stores one logit for the positive class
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
