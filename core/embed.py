@@ -228,15 +228,14 @@ def _cached_checkpoint(cfg: dict) -> tuple[str | None, list[str]]:
         if os.path.isfile(cfg["file"]):
             return cfg["file"], looked
     if cfg.get("hf_hub"):
-        from huggingface_hub import try_to_load_from_cache
-        from huggingface_hub.constants import HF_HUB_CACHE
+        from huggingface_hub import constants, try_to_load_from_cache
 
         repo_id, filename = os.path.split(cfg["hf_hub"])  # "org/repo/" -> default file names
         names = [HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME] if not filename else [filename]
         if filename.endswith((".bin", ".pth")):
             names.insert(0, filename[:-4] + ".safetensors")  # open_clip prefers safetensors
         for name in names:
-            looked.append(f"hf-hub {repo_id}/{name} in {HF_HUB_CACHE}")
+            looked.append(f"hf-hub {repo_id}/{name} in {constants.HF_HUB_CACHE}")
             found = try_to_load_from_cache(repo_id, name)
             if isinstance(found, str) and os.path.isfile(found):
                 return found, looked
@@ -293,9 +292,11 @@ def load_clip(model: str, pretrained: str | None, device: str):
 
     checkpoint, cfg = resolve_weights(model, pretrained)
     force_pp = {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg}
-    clip = open_clip.create_model(model, pretrained=checkpoint, device=device,
-                                  force_quick_gelu=bool(cfg.get("quick_gelu", False)),
-                                  force_preprocess_cfg=force_pp or None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # random weights ("none") are the same network in every process
+        clip = open_clip.create_model(model, pretrained=checkpoint, device=device,
+                                      force_quick_gelu=bool(cfg.get("quick_gelu", False)),
+                                      force_preprocess_cfg=force_pp or None)
     clip.eval().requires_grad_(False)
     pp = open_clip.get_model_preprocess_cfg(clip)
     size = pp.get("size", clip.visual.image_size)
