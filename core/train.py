@@ -1,0 +1,388 @@
+"""WGAN-GP training with real batches drawn by diversity weights (Berns et al. 2023, sec. 4).
+
+Real batches are drawn *with replacement* with probabilities p (uniform p = the baseline); the
+rest is Gulrajani et al.'s WGAN-GP with the paper's hyper-parameters (appendix table 4). The
+loop is device-resident: the dataset is one uint8 tensor on the device, indices are sampled on
+the device, and losses stay tensors (the caller decides when to pay for `.item()`).
+
+Files, processes and checkpoints live in core/runs.py; this module is only maths and state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from core.gan import WIDTH, Z_DIM, build_networks
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000  # generator steps (each after `critic_steps` critic steps)
+    batch_size: int = 6000  # real and fake images per critic / generator step
+    critic_steps: int = 5  # critic updates per generator update
+    gp_weight: float = 10.0  # gradient-penalty weight lambda
+    lr: float = 1e-4  # Adam learning rate, generator and critic
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.9  # Adam beta2
+    z_dim: int = Z_DIM  # latent size
+    width: int = WIDTH  # critic channels of the first layer, doubled each layer
+    seed: int = 0  # seeds network init, batch sampling and noise
+    device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda[:i]"
+    bf16: bool = False  # bf16 autocast for the networks on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the generator and first-order critic passes (CUDA)
+    tf32: bool = True  # allow TF32 matmuls/convolutions on CUDA
+    channels_last: bool = True  # channels-last memory format on CUDA
+    log_every: int = 10  # write losses to metrics.jsonl every N generator steps
+    sample_every: int = 100  # write a sample grid every N generator steps
+    checkpoint_every: int = 100  # checkpoint every N generator steps
+    n_samples: int = 64  # images in a sample grid (8 per row)
+    sample_seed: int = 1234  # seed of the fixed latent batch of the grids (same in every run)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainConfig":
+        """A named preset ("paper" or "quick") with some fields overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {', '.join(sorted(unknown))}")
+        return replace(PRESETS[name], **overrides)
+
+    def validate(self) -> "TrainConfig":
+        for name in ("steps", "batch_size", "critic_steps", "z_dim", "width", "log_every",
+                     "sample_every", "checkpoint_every", "n_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1) or self.gp_weight < 0:
+            raise ValueError("lr must be > 0, betas in [0, 1) and gp_weight >= 0")
+        return self
+
+
+PRESETS = {
+    # Appendix table 4: batch 6,000, 6,000 generator steps, 5 critic steps, GP 10, Adam 1e-4 (0.5, 0.9).
+    "paper": TrainConfig(log_every=50, sample_every=500, checkpoint_every=500),
+    # A CPU demo: same loss and optimiser, small batch, a few hundred steps.
+    "quick": TrainConfig(steps=300, batch_size=64, log_every=10, sample_every=50, checkpoint_every=50),
+}
+
+LOSS_NAMES = ("loss_d", "loss_g", "wdist", "gp")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor (kept as bytes; batches become float)."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"images must be (N, H, W, C) uint8, got {images.dtype} {images.shape}")
+    return torch.tensor(images).permute(0, 3, 1, 2).contiguous()  # a copy: input may be read-only
+
+
+def check_probabilities(p: np.ndarray | None, n: int) -> np.ndarray:
+    """p (n,) non-negative, summing to 1 (renormalised); None -> uniform (the baseline)."""
+    if p is None:
+        return np.full(n, 1.0 / n)
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (n,):
+        raise ValueError(f"weights have shape {p.shape} but the dataset has {n} images")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative and not all zero")
+    return p / p.sum()
+
+
+def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor) -> torch.Tensor:
+    """Gulrajani et al. eq. 3: E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat on real-fake lines.
+
+    eps (B, 1, 1, 1) uniform in [0, 1]; the graph is kept so the penalty trains the critic.
+    """
+    x_hat = torch.lerp(fake, real, eps).requires_grad_(True)  # eps * real + (1 - eps) * fake
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    norms = torch.linalg.vector_norm(grad.float().flatten(1), dim=1)
+    return (norms - 1).square().mean()
+
+
+class Trainer:
+    """Networks, optimisers, random generators and the device-resident dataset of one run."""
+
+    def __init__(self, config: TrainConfig, images: np.ndarray, p: np.ndarray | None = None):
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        data = images_to_tensor(images)  # (N, C, H, W) uint8
+        self.p = check_probabilities(p, len(data))
+        self.image_shape = tuple(data.shape[1:])
+        self.step = 0
+        self._setup_backends()
+        with torch.random.fork_rng(devices=[]):  # same init on every device, global RNG untouched
+            torch.manual_seed(config.seed)
+            self.generator, self.critic = build_networks(self.image_shape, config.z_dim, config.width)
+        self._memory_format = torch.channels_last if self._on_cuda and config.channels_last else torch.contiguous_format
+        self.generator.to(self.device, memory_format=self._memory_format)
+        self.critic.to(self.device, memory_format=self._memory_format)
+        self.data = data.to(self.device)
+        self.p_tensor = torch.as_tensor(self.p, dtype=torch.float32, device=self.device)
+        self.opt_g, self.opt_d = self._optimiser(self.generator), self._optimiser(self.critic)
+        self.rng_data = torch.Generator(self.device).manual_seed(config.seed + 1)
+        self.rng_noise = torch.Generator(self.device).manual_seed(config.seed + 2)
+        self._g_fast, self._d_fast = self._maybe_compile()
+
+    @property
+    def _on_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def _setup_backends(self) -> None:
+        if self._on_cuda:
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = self.config.tf32
+            torch.backends.cudnn.allow_tf32 = self.config.tf32
+
+    def _optimiser(self, module: torch.nn.Module) -> torch.optim.Adam:
+        c = self.config
+        # fused Adam computes the same update in one kernel on CUDA
+        return torch.optim.Adam(module.parameters(), lr=c.lr, betas=(c.beta1, c.beta2),
+                                fused=self._on_cuda or None)
+
+    def _maybe_compile(self):
+        if not (self.config.compile and self._on_cuda):
+            return self.generator, self.critic
+        # The gradient-penalty pass needs double backward, which compiled graphs do not support:
+        # it keeps the eager critic; all first-order passes use the compiled modules.
+        return torch.compile(self.generator), torch.compile(self.critic)
+
+    def _autocast(self):
+        if self.config.bf16 and self._on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def real_indices(self, n: int) -> torch.Tensor:
+        """n dataset indices drawn with replacement by p (on the device, no host sync)."""
+        return torch.multinomial(self.p_tensor, n, replacement=True, generator=self.rng_data)
+
+    def _real_batch(self) -> torch.Tensor:
+        batch = self.data[self.real_indices(self.config.batch_size)]
+        return batch.float().div_(255).contiguous(memory_format=self._memory_format)
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, generator=self.rng_noise, device=self.device)
+
+    def _critic_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c = self.config
+        real = self._real_batch()
+        with torch.no_grad(), self._autocast():
+            fake = self._g_fast(self._noise(c.batch_size)).float()
+        eps = torch.rand(c.batch_size, 1, 1, 1, generator=self.rng_noise, device=self.device)
+        with self._autocast():
+            scores = self._d_fast(torch.cat([real, fake])).float()  # one pass for real and fake
+            gp = gradient_penalty(self.critic, real, fake, eps)
+        wdist = scores[: c.batch_size].mean() - scores[c.batch_size:].mean()
+        loss = -wdist + c.gp_weight * gp
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return loss.detach(), wdist.detach(), gp.detach()
+
+    def _generator_step(self) -> torch.Tensor:
+        self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
+        with self._autocast():
+            loss = -self._d_fast(self._g_fast(self._noise(self.config.batch_size))).float().mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.critic.requires_grad_(True)
+        return loss.detach()
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """`critic_steps` critic updates then one generator update; losses as 0-d device tensors."""
+        for _ in range(self.config.critic_steps):
+            loss_d, wdist, gp = self._critic_step()
+        loss_g = self._generator_step()
+        self.step += 1
+        return {"loss_d": loss_d, "loss_g": loss_g, "wdist": wdist, "gp": gp}
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Generated images (B, C, H, W) float in [0, 1] on the CPU for latents z (B, z_dim)."""
+        return self.generator(z.to(self.device)).float().cpu()
+
+    def fixed_latents(self) -> torch.Tensor:
+        """The grid's latent batch: same `sample_seed` -> same latents in every run."""
+        rng = torch.Generator().manual_seed(self.config.sample_seed)
+        return torch.randn(self.config.n_samples, self.config.z_dim, generator=rng)
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to continue bit-for-bit: tensors (CPU) plus JSON-able metadata."""
+        tensors = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
+        tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
+        tensors["rng.data"] = self.rng_data.get_state()
+        tensors["rng.noise"] = self.rng_noise.get_state()
+        meta = {"step": self.step}
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            opt_tensors, meta[name] = flatten_optimizer_state(opt.state_dict(), name)
+            tensors |= opt_tensors
+        return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Inverse of `state_tensors`."""
+        self.generator.load_state_dict(_with_prefix(tensors, "generator."))
+        self.critic.load_state_dict(_with_prefix(tensors, "critic."))
+        self.rng_data.set_state(tensors["rng.data"])
+        self.rng_noise.set_state(tensors["rng.noise"])
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            opt.load_state_dict(unflatten_optimizer_state(tensors, meta[name], name))
+        self.step = int(meta["step"])
+
+
+def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def flatten_optimizer_state(state: dict, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """optimizer.state_dict() -> flat tensors "{prefix}.{param}.{name}" + JSON metadata."""
+    tensors, scalars = {}, {}
+    for index, per_param in state["state"].items():
+        for name, value in per_param.items():
+            key = f"{prefix}.{index}.{name}"
+            if torch.is_tensor(value):
+                tensors[key] = value
+            else:
+                scalars[key] = value
+    meta = {"param_groups": json.loads(json.dumps(state["param_groups"])), "scalars": scalars}
+    return tensors, meta
+
+
+def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict, prefix: str) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in [*_with_prefix(tensors, prefix + ".").items(), *meta["scalars"].items()]:
+        index, name = key.removeprefix(prefix + ".").split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def train(
+    config: TrainConfig,
+    images: np.ndarray,
+    p: np.ndarray | None = None,
+    on_step: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    trainer: Trainer | None = None,
+) -> Trainer:
+    """Train until `config.steps` generator steps (or `should_stop()`); returns the Trainer.
+
+    images (N, H, W, C) uint8; p (N,) sampling probabilities, None = uniform (baseline).
+    on_step(step, losses) after each generator step: losses are 0-d device tensors, so call
+    `.item()` only when you log. Pass a `trainer` restored from a checkpoint to continue it.
+    """
+    trainer = trainer or Trainer(config, images, p)
+    while trainer.step < config.steps:
+        if should_stop is not None and should_stop():
+            break
+        losses = trainer.train_step()
+        if on_step is not None:
+            on_step(trainer.step, losses)
+    return trainer
+
+
+class LossMeter:
+    """Averages the losses over a logging window on the device; one host sync per `read()`."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+        self.count += 1
+
+    def read(self) -> dict[str, float]:
+        """Mean losses since the last read, plus ms per generator step over the window."""
+        values = torch.stack([self.sums[n] for n in LOSS_NAMES]).double().div(self.count).tolist()
+        elapsed = time.perf_counter() - self.started  # after the sync above: device time included
+        result = dict(zip(LOSS_NAMES, values)) | {"ms_per_step": 1000 * elapsed / self.count}
+        self.__init__()
+        return result
+
+
+
+# --- checkpoints: safetensors only (tensors) + JSON metadata; never pickle -----------------------
+
+CHECKPOINT_FORMAT = "divweights-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is corrupted, foreign, or not a safetensors file (e.g. a pickle)."""
+
+
+def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes: catches corruption anywhere in the data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def checkpoint_bytes(trainer: Trainer, extra: dict | None = None) -> bytes:
+    """The trainer's full state as safetensors bytes; non-tensor state is JSON in the header."""
+    from safetensors.torch import save
+
+    tensors, meta = trainer.state_tensors()
+    meta |= extra or {}
+    header = {"format": CHECKPOINT_FORMAT, "meta": json.dumps(meta), "sha256": _tensors_digest(tensors)}
+    return save(tensors, metadata=header)
+
+
+def read_checkpoint(data: bytes) -> tuple[dict[str, torch.Tensor], dict]:
+    """Parse and verify checkpoint bytes -> (tensors, meta). Raises CheckpointError.
+
+    Only the safetensors parser and json ever see the bytes: a pickle (torch.save) file is
+    recognised and refused without being unpickled.
+    """
+    from safetensors.torch import load
+
+    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+        raise CheckpointError("it is a pickle / torch.save file, refused (never unpickled)")
+    header = _safetensors_header(data)
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError("it is not a divweights checkpoint")
+    try:
+        tensors = load(data)
+    except Exception as exc:  # safetensors raises its own error types for bad offsets
+        raise CheckpointError(f"unreadable tensors ({exc})") from None
+    if _tensors_digest(tensors) != metadata.get("sha256"):
+        raise CheckpointError("checksum mismatch (corrupted data)")
+    return tensors, json.loads(metadata["meta"])
+
+
+def _safetensors_header(data: bytes) -> dict:
+    if len(data) < 8:
+        raise CheckpointError("file is truncated")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise CheckpointError("header is truncated or not safetensors")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except ValueError:
+        raise CheckpointError("header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise CheckpointError("header is not a JSON object")
+    return header
