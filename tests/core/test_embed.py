@@ -137,6 +137,7 @@ def test_cached_hub_weights_are_found_without_network(tiny_model, tmp_path, monk
 
 def test_missing_weights_offline_fail_fast_naming_where_they_were_looked_for(tmp_path, monkeypatch):
     import huggingface_hub.constants
+    import open_clip  # noqa: F401  (its import time is not what is measured)
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -248,3 +249,66 @@ def test_clip_through_the_cache(tiny_model, tmp_path):
     again, hit_again = embed_cached(ds, config, cache_dir=tmp_path)
     assert (hit, hit_again) == (False, True) and first.shape == (6, 16)
     np.testing.assert_array_equal(first, again)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def run_cli(*argv):
+    from core.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_embed_writes_features_labels_and_config(data_root, capsys):
+    assert run_cli("embed", "digits", "--classes", "3,8", "--per-class", "20", "--model", "pixels",
+                   "--out", "out/f.npy", "--labels-out", "out/l.npy") == 0
+    features, labels = np.load(data_root / "out" / "f.npy"), np.load(data_root / "out" / "l.npy")
+    assert features.shape == (40, 64) and unit_rows(features) and labels.tolist() == [3] * 20 + [8] * 20
+    meta = json.loads((data_root / "out" / "f.json").read_text())
+    assert meta["config"]["model"] == "pixels" and len(meta["ids"]) == 40
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_embed_refuses_to_overwrite(data_root, capsys):
+    args = ("embed", "digits", "--model", "pixels", "--out", "f.npy")
+    assert run_cli(*args) == 0
+    before = (data_root / "f.npy").read_bytes()
+    assert run_cli("embed", "digits", "--model", "pixels", "--image-size", "4", "--out", "f.npy") == 2
+    assert "--overwrite" in capsys.readouterr().err and (data_root / "f.npy").read_bytes() == before
+    assert run_cli(*args, "--overwrite") == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("embed", "../elsewhere", "--model", "pixels", "--out", "f.npy"), "outside the data root"),
+    (("embed", "digits", "--model", "pixels", "--out", "../f.npy"), "outside the data root"),
+    (("embed", "digits", "--classes", "x", "--model", "pixels", "--out", "f.npy"), "--classes"),
+    (("embed", "digits", "--classes", "0,1", "--per-class", "9999", "--model", "pixels", "--out", "f.npy"),
+     "cannot draw"),
+    (("embed", "digits", "--model", "pixels", "--out", "f.txt"), "must end in .npy"),
+    (("embed", "nowhere", "--model", "pixels", "--out", "f.npy"), "not a built-in"),
+    (("embed", "digits", "--model", "no-such-model", "--out", "f.npy"), "unknown open_clip model")])
+def test_cli_bad_input_exits_2_and_writes_nothing(data_root, capsys, argv, message):
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert list(data_root.rglob("*.npy")) == [] and not (data_root / "f.json").exists()
+
+
+def test_cli_missing_weights_is_a_clear_error(data_root, capsys, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run_cli("embed", "digits", "--out", "f.npy") == 2
+    assert "use --model pixels" in capsys.readouterr().err
+    assert not (data_root / "f.npy").exists()
+
+
+def test_cli_datasets_lists_builtins_and_describes_a_source(data_root, capsys):
+    assert run_cli("datasets", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["digits", "mnist", "fashion-mnist"] and rows[0]["available"]
+    np.save(data_root / "a.npy", np.zeros((3, 4, 4), np.uint8))
+    assert run_cli("datasets", "a.npy") == 0
+    assert "3 images of 4x4x1" in capsys.readouterr().out
