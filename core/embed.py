@@ -65,9 +65,10 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     scale = size / min(height, width)
     new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
     pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    out = np.asarray(pil.crop((left, top, left + size, top + size)))
-    return out.reshape(size, size, channels)
+    if (new_w, new_h) != (size, size):
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        pil = pil.crop((left, top, left + size, top + size))
+    return np.asarray(pil).reshape(size, size, channels)
 
 
 def resize_batch(images: np.ndarray, size: int, pool=None) -> np.ndarray:
@@ -352,7 +353,7 @@ def embed_clip(images: np.ndarray, model: str, pretrained: str | None, device=No
     clip, mean, std, size = load_clip(model, pretrained, device)
     batch = int(batch_size or default_batch_size(device))
     out, done, n = [], 0, len(images)
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(16, os.cpu_count() or 1)  # PIL releases the GIL while resizing
     with ThreadPoolExecutor(1) as prefetcher, ThreadPoolExecutor(workers) as pool, torch.inference_mode():
         def resize_from(start: int):
             return prefetcher.submit(resize_batch, images[start:start + batch], size, pool)

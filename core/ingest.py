@@ -68,7 +68,7 @@ def load_path(source: str, data_root: Path, subfolders_as_classes: bool = False,
                                 f"nor a file or folder under the data root {data_root}")
     suffix = path.suffix.lower()
     if path.is_dir():
-        return load_folder(path, data_root, subfolders_as_classes, limits)
+        return load_folder(path, data_root, subfolders_as_classes, limits, name=str(source))
     if suffix == ".zip":
         folder = extract_zip(path, data_root, limits)
         return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))

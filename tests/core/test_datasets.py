@@ -93,6 +93,20 @@ def test_missing_mnist_says_where_it_looked(data_root, monkeypatch):
     assert row["available"] is False
 
 
+def test_download_lands_in_torchvision_layout_and_is_found(data_root, monkeypatch):
+    calls = []
+
+    def fake_download(name, root):  # stands in for torchvision's download (no network in tests)
+        calls.append(name)
+        _write_idx(root / "MNIST" / "raw", np.zeros((10, 28, 28), np.uint8), np.arange(10, dtype=np.uint8))
+
+    monkeypatch.setattr(datasets, "_online", lambda: True)
+    monkeypatch.setattr(datasets, "_download_idx", fake_download)
+    assert load_dataset("mnist").images.shape == (10, 28, 28, 1) and calls == ["mnist"]
+    load_dataset("mnist")
+    assert calls == ["mnist"]  # found locally the second time
+
+
 def test_fashion_mnist_uses_standard_class_names(data_root, monkeypatch):
     monkeypatch.setattr(datasets, "DEBIAN_FASHION_DIR", data_root / "nowhere")
     _write_idx(data_root / "fashion-mnist", np.zeros((10, 28, 28), np.uint8), np.arange(10, dtype=np.uint8))
