@@ -252,11 +252,7 @@ def normalise_mode(image) -> np.ndarray:
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
     array = np.asarray(image, dtype=np.uint8)
-    if array.ndim == 2:
-        return array[..., None]
-    if mode == "P" and (array == array[..., :1]).all():
-        return array[..., :1]  # a grey palette (e.g. most GIFs of grey images) stays grey
-    return array
+    return array[..., None] if array.ndim == 2 else array
 
 
 def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -274,13 +270,17 @@ def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def stack_images(images: list[np.ndarray], limits: IngestLimits) -> np.ndarray:
-    """Images of any sizes -> (N, H, W, C) at the most common size (scaled to fit max_side);
-    grey images go to RGB when any image is colour."""
+    """Images of any sizes -> (N, H, W, C) at the most common size (scaled to fit max_side).
+
+    C is 1 unless some image has colour (RGB files of grey pictures, e.g. grey JPEGs or GIFs,
+    stay grey); grey images go to RGB when any image is colour."""
     (height, width), _ = max(Counter(im.shape[:2] for im in images).items(), key=lambda kv: (kv[1], kv[0]))
     if max(height, width) > limits.max_side:
         scale = limits.max_side / max(height, width)
         height, width = max(1, round(height * scale)), max(1, round(width * scale))
-    channels = 3 if any(im.shape[2] == 3 for im in images) else 1
+    channels = 3 if any(im.shape[2] == 3 and not (im == im[..., :1]).all() for im in images) else 1
+    if channels == 1:
+        images = [im[..., :1] for im in images]
     out = np.empty((len(images), height, width, channels), np.uint8)
     for i, image in enumerate(images):
         out[i] = fit_image(image, height, width)  # (h, w, 1) broadcasts to RGB

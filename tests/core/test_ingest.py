@@ -219,7 +219,7 @@ def test_gif_first_frame_only():
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
     out = ingest.read_image(buffer.getvalue(), IngestLimits())
-    assert out.shape == (6, 6, 1) and abs(int(out.mean()) - 10) <= 1
+    assert abs(int(out.mean()) - 10) <= 1
 
 
 def test_mixed_sizes_and_colours_stack_to_the_most_common_size(data_root):
@@ -227,10 +227,12 @@ def test_mixed_sizes_and_colours_stack_to_the_most_common_size(data_root):
     folder.mkdir()
     for i in range(3):
         (folder / f"{i}.png").write_bytes(png_bytes(grey(50 * i, (8, 8))))
-    (folder / "wide.png").write_bytes(png_bytes(np.full((4, 16, 3), 9, np.uint8)))
+    (folder / "wide.png").write_bytes(png_bytes(np.full((4, 16, 3), [9, 99, 199], np.uint8)))
     ds = load_dataset("sizes")
     assert ds.images.shape == (4, 8, 8, 3)
-    assert (ds.images[0] == 0).all() and (ds.images[3] == 9).all()
+    assert (ds.images[0] == 0).all() and (ds.images[3] == [9, 99, 199]).all()
+    (folder / "wide.png").write_bytes(png_bytes(np.full((4, 16, 3), 9, np.uint8)))  # RGB but grey
+    assert load_dataset("sizes").images.shape == (4, 8, 8, 1)
 
 
 def test_rerunning_a_folder_gives_the_same_dataset(data_root):
