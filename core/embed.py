@@ -122,6 +122,8 @@ def embed(dataset, model: str = "ViT-L-14", pretrained: str = "openai", device: 
     is called after each batch; `should_stop()` returning True raises `EmbedCancelled`.
     Raises `WeightsUnavailable` when CLIP weights are neither cached nor downloadable.
     """
+    if len(dataset.images) == 0:
+        raise ValueError(f"{dataset.name} has no images to embed")
     if model == PIXELS:
         features = embed_pixels(dataset.images, image_size)
     elif model == PRECOMPUTED:
