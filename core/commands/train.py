@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
     weights.add_argument("--weights", help="p as a .npy file (N,) under the data root")
     weights.add_argument("--gamma", type=float, help="compute diversity weights with this γ in [0, 1]")
     weights.add_argument("--uniform", action="store_true", help="uniform p: the baseline (default)")
+    parser.add_argument("--label", help="how the weights are described in the run's config.json (default: derived)")
     parser.add_argument("--embedder", default="pixels", help="features for --gamma: 'pixels' or MODEL[/PRETRAINED] (open_clip)")
     parser.add_argument("--preset", choices=("paper", "quick"), default=None, help="TrainConfig preset (default quick)")
     parser.add_argument("--steps", type=int, help="generator steps (default: the preset's)")
@@ -82,6 +83,7 @@ def _new_inputs(args, run_dir: Path):
     spec = _spec_from_args(args)
     dataset = _load(spec)
     p, label = _weights_from_args(args, dataset)
+    label = args.label or label
     config = _config_from_args(args)
     record = runs.run_record(config, spec, dataset.fingerprint, p, label, args.preset or "quick")
     record["image_shape"] = list(dataset.images.shape[1:])

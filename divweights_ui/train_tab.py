@@ -1,0 +1,290 @@
+"""The Train tab: baseline and diversity-weighted GANs as background runs, watched live.
+
+Each run is a separate `python -m core train` process writing a folder under
+<data_root>/runs/ (core.runs); this tab only launches, polls and stops those folders, so
+closing the browser or restarting the studio never stops a run. Handlers are plain functions
+(tested directly); `build_train_tab` declares components and wires events.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from core import runs
+from core.storage import atomic_save_npy, resolve_under
+from core.train import PRESETS
+
+GPU = dict(concurrency_id="gpu", concurrency_limit=1)
+INTERNAL = dict(api_visibility="private")
+POLL_S = 2.0  # seconds between refreshes of the runs table, chart and grids
+MAX_PLOTTED = 8  # newest runs drawn in the chart and the grid gallery
+TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message"]
+
+HELP = {
+    "models": ("Every model is the paper's WGAN-GP trained the same way; only how often each real image "
+               "is shown differs. The baseline shows all images equally often; a DivW run shows them "
+               "according to the diversity weights you computed (one run per γ)."),
+    "preset": "quick: a small CPU demo (minutes). paper: the paper's setting (batch 6,000, 6,000 steps; needs a GPU).",
+    "device": "Where training runs. One run trains at a time; the others wait as 'queued'.",
+    "steps": "Generator steps (blank: the preset's).",
+    "batch": "Images per batch (blank: the preset's).",
+}
+
+
+# --- handlers ---------------------------------------------------------------------------------------
+
+def _error(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+def weights_choices(session) -> list[tuple[str, str]]:
+    """(label, key) for each diversity-weights result of the session."""
+    results = session.weights if session is not None else {}
+    return [(f"DivW γ={result.config.gamma:g} ({key})", key) for key, result in results.items()]
+
+
+def refresh_weights(session):
+    return gr.update(choices=weights_choices(session))
+
+
+def preset_defaults(preset: str) -> tuple[int, int]:
+    """(steps, batch size) of a preset: the numbers come from core.train, never a second copy."""
+    config = PRESETS[preset]
+    return config.steps, config.batch_size
+
+
+def device_choices() -> list[str]:
+    import torch
+
+    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", Path(str(text)).stem).strip("-").lower()[:40] or "data"
+
+
+def _new_run_dir(data_root: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        run_dir = runs.runs_root(data_root) / (f"{name}-{stamp}" + (f"-{attempt}" if attempt else ""))
+        if not run_dir.exists():
+            run_dir.mkdir(parents=True)
+            return run_dir
+    raise _error("could not find a free run name")
+
+
+def _dataset_args(spec) -> list[str]:
+    args = [str(spec.source), "--seed", str(spec.seed)]
+    if spec.classes:
+        args += ["--classes", ",".join(map(str, spec.classes))]
+    if spec.per_class:
+        args += ["--per-class", str(int(spec.per_class))]
+    return args
+
+
+def _training_args(preset: str, device: str, steps, batch_size) -> list[str]:
+    if preset not in PRESETS:
+        raise _error(f"Unknown preset {preset!r}.")
+    args = ["--preset", preset, "--device", device or "auto"]
+    for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
+        if value not in (None, ""):
+            if int(value) < 1:
+                raise _error(f"{flag.lstrip('-').replace('-', ' ').capitalize()} must be at least 1.")
+            args += [flag, str(int(value))]
+    return args
+
+
+def start_training(session, preset: str, device: str, steps, batch_size, include_baseline: bool,
+                   weight_keys: list[str] | None, *, data_root: Path):
+    """Launch a baseline run and one DivW run per chosen weights; returns (message, runs table)."""
+    if session is None or session.spec is None or session.dataset is None:
+        raise _error("Load a dataset first (Dataset tab).")
+    weight_keys = list(weight_keys or [])
+    missing = [key for key in weight_keys if key not in session.weights]
+    if missing:
+        raise _error(f"These weights are no longer in this session: {', '.join(missing)}. Refresh the list.")
+    if not include_baseline and not weight_keys:
+        raise _error("Choose the baseline and/or at least one set of diversity weights.")
+    common = _dataset_args(session.spec) + _training_args(preset, device, steps, batch_size)
+    name, started = _slug(session.spec.source), []
+    if include_baseline:
+        run_dir = _new_run_dir(data_root, f"{name}-baseline")
+        runs.launch_run(run_dir, [*common, "--uniform"], data_root)
+        started.append(run_dir.name)
+    for key in weight_keys:
+        result = session.weights[key]
+        run_dir = _new_run_dir(data_root, f"{name}-divw-g{result.config.gamma:g}")
+        atomic_save_npy(run_dir / "weights.npy", result.p)
+        label = f"gamma={result.config.gamma:g} ({session.embedder or 'features'})"
+        runs.launch_run(run_dir, [*common, "--weights", str(run_dir / "weights.npy"), "--label", label], data_root)
+        started.append(run_dir.name)
+    message = f"Started {len(started)} run(s): {', '.join(started)}. Runs train one at a time; the rest wait as queued."
+    return message, runs_table(data_root)
+
+
+def runs_table(data_root: Path) -> list[list]:
+    rows = []
+    for run in runs.list_runs(data_root):
+        step = f"{run['step']}/{run['steps']}" if run["steps"] else str(run["step"])
+        rows.append([run["run_id"], run["state"], step, run["weights"], run["preset"] or "", run["message"]])
+    return rows
+
+
+def loss_figure(data_root: Path, run_ids: list[str]):
+    """Critic's Wasserstein estimate and generator loss per logged step, one colour per run."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Wasserstein estimate (critic)", "Generator loss"))
+    for index, run_id in enumerate(run_ids):
+        metrics = runs.read_metrics(runs.runs_root(data_root) / run_id)
+        steps = [m["step"] for m in metrics]
+        colour = f"hsl({(index * 67) % 360},65%,45%)"
+        for col, key in ((1, "wdist"), (2, "loss_g")):
+            figure.add_scatter(x=steps, y=[m[key] for m in metrics], name=run_id, legendgroup=run_id,
+                               showlegend=col == 1, line={"color": colour}, row=1, col=col)
+    figure.update_xaxes(title_text="generator step")
+    figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+def latest_grids(data_root: Path, run_ids: list[str]) -> list[tuple[np.ndarray, str]]:
+    """(image, caption) of each run's newest sample grid (same latents in every run)."""
+    from PIL import Image
+
+    grids = []
+    for run_id in run_ids:
+        path = runs.latest_sample(runs.runs_root(data_root) / run_id)
+        if path is not None:
+            with Image.open(path) as image:
+                grids.append((np.asarray(image.convert("RGB")), f"{run_id} · step {int(path.stem.split('-')[1])}"))
+    return grids
+
+
+def list_runs(selected: str | None = None, *, data_root: Path):
+    """(runs table, loss chart, latest grids, run picker update) for every run under the data root.
+
+    Listing also marks runs whose process died (and whose heartbeat went stale) as interrupted.
+    """
+    table = runs_table(data_root)
+    ids = [row[0] for row in table]
+    shown = ids[:MAX_PLOTTED]
+    picker = gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None))
+    return table, loss_figure(data_root, shown), latest_grids(data_root, shown), picker
+
+
+def _run_dir(data_root: Path, run_id: str | None) -> Path:
+    if not run_id:
+        raise _error("Choose a run first.")
+    try:
+        run_dir = resolve_under(runs.runs_root(data_root), runs.runs_root(data_root) / run_id)
+    except ValueError:
+        raise _error(f"{run_id!r} is not a run name.") from None
+    if run_dir == runs.runs_root(data_root).resolve() or not (run_dir / "status.json").exists():
+        raise _error(f"There is no run {run_id!r}.")
+    return run_dir
+
+
+def stop_run(run_id: str, *, data_root: Path) -> str:
+    """Ask a run to checkpoint and exit (it finishes its current step first)."""
+    run_dir = _run_dir(data_root, run_id)
+    state = runs.refresh_status(run_dir).get("state")
+    if state not in runs.ACTIVE_STATES:
+        raise _error(f"Run {run_id} is {state}: nothing to stop.")
+    runs.request_stop(run_dir)
+    return f"Asked {run_id} to stop: it saves a checkpoint, then shows as interrupted."
+
+
+def resume_run(run_id: str, *, data_root: Path) -> str:
+    """Continue an interrupted or failed run from its last good checkpoint, in a new process."""
+    run_dir = _run_dir(data_root, run_id)
+    state = runs.refresh_status(run_dir).get("state")
+    if state in runs.ACTIVE_STATES:
+        raise _error(f"Run {run_id} is already {state}.")
+    if state == "finished":
+        raise _error(f"Run {run_id} has finished all its steps.")
+    if not (run_dir / "config.json").exists():
+        raise _error(f"Run {run_id} never started (see its log.txt); start a new run instead.")
+    runs.launch_run(run_dir, ["--resume"], data_root)
+    return f"Resuming {run_id} from its last good checkpoint."
+
+
+def delete_run(run_id: str, confirmed: bool, *, data_root: Path) -> str:
+    """Delete a run folder (checkpoints, grids, metrics): only when `confirmed` and not running."""
+    run_dir = _run_dir(data_root, run_id)
+    if not confirmed:
+        raise _error("Tick the confirmation box to delete this run.")
+    try:
+        runs.delete_run(run_dir)
+    except ValueError as exc:
+        raise _error(str(exc).capitalize()) from None
+    return f"Deleted {run_id}."
+
+
+# --- layout -----------------------------------------------------------------------------------------
+
+def build_train_tab(session_state: gr.State, data_root: Path) -> None:
+    """Components and events of the Train tab (called inside `with gr.Tab("Train"):`)."""
+    data_root = Path(data_root)
+    bind = functools.partial
+    devices = device_choices()
+    steps_default, batch_default = preset_defaults("quick")
+    gr.Markdown("Train the paper's GAN on your dataset: a **baseline** (every image equally often) and "
+                "**DivW** runs (images drawn by their diversity weights). Runs continue in the background "
+                "even if you close this page.")
+    with gr.Row():
+        with gr.Column(scale=2):
+            include_baseline = gr.Checkbox(value=True, label="Baseline (uniform weights)", info=HELP["models"])
+            with gr.Row():
+                weight_keys = gr.CheckboxGroup([], label="DivW runs: diversity weights of this session", scale=4)
+                refresh_weights_btn = gr.Button("↻ weights list", scale=1, size="sm")
+        with gr.Column(scale=2):
+            with gr.Row():
+                preset = gr.Radio(list(PRESETS), value="quick", label="Preset", info=HELP["preset"])
+                device = gr.Radio(devices, value=devices[0], label="Device", info=HELP["device"])
+            with gr.Row():
+                steps = gr.Number(value=steps_default, label="Steps", info=HELP["steps"], precision=0, minimum=1)
+                batch_size = gr.Number(value=batch_default, label="Batch size", info=HELP["batch"], precision=0, minimum=1)
+            start_btn = gr.Button("Start training", variant="primary")
+    message = gr.Markdown()
+    table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(data_root), interactive=False, label="Runs", wrap=True)
+    with gr.Row():
+        run_picker = gr.Dropdown([], label="Run", scale=3)
+        stop_btn = gr.Button("Stop", variant="stop", scale=1)
+        resume_btn = gr.Button("Resume", scale=1)
+        delete_btn = gr.Button("Delete…", scale=1)
+        refresh_btn = gr.Button("Refresh", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        confirm = gr.Checkbox(value=False, label="Yes, delete this run's checkpoints, samples and metrics")
+        confirm_btn = gr.Button("Delete run", variant="stop")
+        cancel_btn = gr.Button("Cancel")
+    chart = gr.Plot(label="Losses")
+    grids = gr.Gallery(label="Latest samples (the same latent vectors in every run)", columns=4, height="auto",
+                       object_fit="contain")
+
+    listing = dict(inputs=[run_picker], outputs=[table, chart, grids, run_picker])
+    list_fn = bind(list_runs, data_root=data_root)
+    (start_btn.click(bind(start_training, data_root=data_root), api_name="start_training",
+                     inputs=[session_state, preset, device, steps, batch_size, include_baseline, weight_keys],
+                     outputs=[message, table], **GPU)
+     .success(list_fn, **listing, **INTERNAL))
+    refresh_btn.click(list_fn, api_name="list_runs", **listing)
+    gr.Timer(POLL_S).tick(list_fn, **listing, **INTERNAL)
+    stop_btn.click(bind(stop_run, data_root=data_root), api_name="stop_run", inputs=[run_picker], outputs=[message])
+    (resume_btn.click(bind(resume_run, data_root=data_root), api_name="resume_run", inputs=[run_picker],
+                      outputs=[message], **GPU)
+     .success(list_fn, **listing, **INTERNAL))
+    delete_btn.click(lambda: (gr.update(visible=True), False), outputs=[confirm_row, confirm], **INTERNAL)
+    cancel_btn.click(lambda: gr.update(visible=False), outputs=[confirm_row], **INTERNAL)
+    (confirm_btn.click(bind(delete_run, data_root=data_root), api_name="delete_run", inputs=[run_picker, confirm],
+                       outputs=[message])
+     .success(lambda: (gr.update(visible=False), False), outputs=[confirm_row, confirm], **INTERNAL)
+     .success(list_fn, **listing, **INTERNAL))
+    preset.change(lambda name: preset_defaults(name), inputs=[preset], outputs=[steps, batch_size], **INTERNAL)
+    refresh_weights_btn.click(refresh_weights, inputs=[session_state], outputs=[weight_keys], **INTERNAL)
+    session_state.change(refresh_weights, inputs=[session_state], outputs=[weight_keys], **INTERNAL)
