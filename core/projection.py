@@ -108,6 +108,14 @@ def cache_key(features: np.ndarray, config: ProjectionConfig) -> str:
     return f"{fingerprint_arrays(features)}-{config.method}-{config_hash}"
 
 
+def has_cached(features: np.ndarray, config: ProjectionConfig, cache_dir: str | Path | None) -> bool:
+    """Whether `project(features, config, cache_dir)` would be a cache hit (PCA counts as instant)."""
+    if config.method == "pca":
+        return True
+    features = np.asarray(features, dtype=np.float32)
+    return bool(cache_dir) and (Path(cache_dir) / f"{cache_key(features, config)}.npy").exists()
+
+
 def project(
     features: np.ndarray, config: ProjectionConfig | None = None, cache_dir: str | Path | None = None
 ) -> tuple[np.ndarray, bool]:
@@ -148,6 +156,7 @@ def display_sample(
     if n <= max_points:
         return np.arange(n)
     keep = np.array([], dtype=np.int64)
+    keep_extremes = min(keep_extremes, max_points // 4)  # extremes never crowd out the sample
     if p is not None and keep_extremes > 0:
         order = np.argsort(p, kind="stable")
         keep = np.unique(np.concatenate([order[:keep_extremes], order[-keep_extremes:]]))

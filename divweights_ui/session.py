@@ -29,6 +29,20 @@ class Session:
     embedder: str = ""  # human-readable embedder name, e.g. "pixels" or "ViT-L-14/openai"
     weights: dict[str, Any] = field(default_factory=dict)  # key -> core.weights.WeightsResult
     current_key: str | None = None  # key of the weights the user is looking at
+    embed_cache_hit: bool = False  # whether the features came from the embedding cache
+    coords: np.ndarray | None = None  # (n, 2) float32 map layout of all n examples
+    coords_method: str = ""  # "umap" or "pca"
+    map_indices: np.ndarray | None = None  # indices of the points drawn on the map (a sample if n is large)
+    thumbs_b64: dict[int, str] = field(default_factory=dict)  # index -> small base64 PNG for map hovers
+    notices: list[str] = field(default_factory=list)  # things the user should know (e.g. pixel fallback)
+
+    def replace_data(self, spec, dataset, features, embedder: str, cache_hit: bool) -> None:
+        """A new dataset/embedding: everything derived from the old one is dropped."""
+        self.spec, self.dataset, self.features = spec, dataset, features
+        self.embedder, self.embed_cache_hit = embedder, cache_hit
+        self.weights, self.current_key = {}, None
+        self.coords, self.coords_method, self.map_indices = None, "", None
+        self.thumbs_b64 = {}
 
     @property
     def current(self):

@@ -1,0 +1,32 @@
+"""Start the divweights studio: `python app.py` (http://127.0.0.1:7860)."""
+
+import argparse
+import sys
+
+from core.storage import default_data_root
+from divweights_ui.layout import build_demo
+from divweights_ui.serving import check_exposure, launch_kwargs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="divweights studio (Gradio)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--data-dir", default=None, help="data root (default: $DIVWEIGHTS_DATA_DIR or ./data)")
+    parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
+    parser.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require a login")
+    args = parser.parse_args(argv)
+    try:
+        auth = check_exposure(args.host, args.share, args.auth)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data_root = default_data_root() if args.data_dir is None else args.data_dir
+    demo = build_demo(data_root=data_root)
+    demo.queue(default_concurrency_limit=4, max_size=64).launch(
+        server_name=args.host, server_port=args.port, share=args.share, auth=auth, **launch_kwargs(data_root))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Plotly figures the studio shows. Pure functions: arrays in, `go.Figure` out (no gradio here)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+WEIGHT_SCALE = "Viridis"
+FONT = dict(size=13)
+
+
+def _layout(fig, title: str, height: int = 340):
+    fig.update_layout(title=dict(text=title, x=0.01), height=height, font=FONT,
+                      margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def empty_figure(message: str, height: int = 300):
+    """A blank figure carrying a sentence, for 'nothing to show yet'."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=15, color="#666"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, "", height)
+
+
+def progress_figure(history: Sequence[dict], vs_uniform: float | None, steps: int | None = None):
+    """Live chart of a weights run: VS per step (left axis) and ESS (right axis)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    step = [row["step"] for row in history]
+    fig.add_trace(go.Scatter(x=step, y=[row["vs"] for row in history], name="Vendi Score (weighted)",
+                             mode="lines", line=dict(color="#6d28d9", width=3)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=step, y=[row["ess"] for row in history], name="ESS (examples' worth)",
+                             mode="lines", line=dict(color="#0891b2", dash="dot")), secondary_y=True)
+    if vs_uniform is not None:
+        fig.add_hline(y=vs_uniform, line=dict(color="#999", dash="dash"),
+                      annotation_text=f"uniform VS {vs_uniform:.2f}", annotation_position="bottom right")
+    fig.update_xaxes(title_text="optimisation step", range=[0, max(steps or 0, len(step), 1)])
+    fig.update_yaxes(title_text="Vendi Score", secondary_y=False)
+    fig.update_yaxes(title_text="effective sample size", secondary_y=True, rangemode="tozero")
+    return _layout(fig, "Diversity while optimising")
+
+
+def sweep_figure(gammas: Sequence[float], vs: Sequence[float], ess: Sequence[float],
+                 entropy: Sequence[float], chosen_gamma: float | None):
+    """The γ trade-off: weighted VS against ESS, one point per γ, the chosen γ marked."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    labels = [f"γ={g:.2f}" for g in gammas]
+    fig.add_trace(go.Scatter(
+        x=list(ess), y=list(vs), mode="lines+markers+text", text=labels, textposition="top center",
+        customdata=np.column_stack([gammas, entropy]), name="γ sweep", line=dict(color="#6d28d9"),
+        hovertemplate="γ=%{customdata[0]:.2f}<br>VS=%{y:.3f}<br>ESS=%{x:.1f}"
+                      "<br>entropy=%{customdata[1]:.3f}<extra></extra>"))
+    if chosen_gamma is not None:
+        hit = [i for i, g in enumerate(gammas) if abs(g - chosen_gamma) < 1e-9]
+        if hit:
+            i = hit[0]
+            fig.add_trace(go.Scatter(x=[ess[i]], y=[vs[i]], mode="markers", name=f"chosen γ={gammas[i]:.2f}",
+                                     marker=dict(symbol="star", size=20, color="#f59e0b",
+                                                 line=dict(color="black", width=1)),
+                                     hoverinfo="skip"))
+    fig.update_xaxes(title_text="effective sample size (higher = closer to uniform)")
+    fig.update_yaxes(title_text="weighted Vendi Score (higher = more diverse)")
+    return _layout(fig, "γ trade-off: diversity vs how many examples still count", 380)
+
+
+def histogram_figure(counts: np.ndarray, edges: np.ndarray):
+    """Bars of how many examples get each relative weight (1.0 = uniform share)."""
+    import plotly.graph_objects as go
+
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color="#6d28d9",
+                           hovertemplate="weight ≈ %{x:.2f}× uniform<br>%{y} examples<extra></extra>"))
+    fig.add_vline(x=1.0, line=dict(color="#999", dash="dash"), annotation_text="uniform")
+    fig.update_xaxes(title_text="weight relative to uniform (n·p)")
+    fig.update_yaxes(title_text="examples")
+    return _layout(fig, "How the weights are spread")
+
+
+def class_mass_figure(classes: Sequence[str], uniform: np.ndarray, weighted: np.ndarray):
+    """Grouped bars: share of draws per class under uniform vs diversity weights."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure([
+        go.Bar(x=list(classes), y=uniform, name="uniform", marker_color="#9ca3af"),
+        go.Bar(x=list(classes), y=weighted, name="diversity weights", marker_color="#6d28d9"),
+    ])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="share of draws", tickformat=".0%")
+    return _layout(fig, "Probability mass per class")
+
+
+def map_figure(coords: np.ndarray, indices: np.ndarray, p: np.ndarray | None, labels: Sequence[str],
+               thumbs_b64: Sequence[str], method: str, size_by_weight: bool = False):
+    """Scatter of the 2-D layout of the drawn points, coloured by relative weight.
+
+    customdata per point: [index, label, relative weight, base64 PNG]; the page's script reads
+    the PNG on hover (plotly cannot draw images in its own hover labels) and the index on
+    box/lasso selection.
+    """
+    import plotly.graph_objects as go
+
+    n = len(p) if p is not None else int(indices.max()) + 1
+    rel = (p[indices] * n) if p is not None else np.ones(len(indices))
+    sizes = 4 + 10 * np.sqrt(rel / max(rel.max(), 1e-12)) if size_by_weight else 6
+    customdata = np.empty((len(indices), 4), dtype=object)
+    customdata[:, 0] = indices
+    customdata[:, 1] = list(labels)
+    customdata[:, 2] = np.round(rel, 3)
+    customdata[:, 3] = list(thumbs_b64)
+    fig = go.Figure(go.Scattergl(
+        x=coords[indices, 0], y=coords[indices, 1], mode="markers", customdata=customdata,
+        marker=dict(color=rel, colorscale=WEIGHT_SCALE, size=sizes, opacity=0.85,
+                    colorbar=dict(title="weight<br>× uniform"), showscale=True),
+        hovertemplate="#%{customdata[0]} · %{customdata[1]}<br>weight %{customdata[2]}× uniform<extra></extra>",
+    ))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n:,} points shown)", 560)
+    fig.update_layout(dragmode="lasso", clickmode="event+select", hovermode="closest")
+    return fig

@@ -1,0 +1,205 @@
+"""The studio's page: components, help text and event wiring. `build_demo()` never launches.
+
+Each action has a stable api_name (see README): load_dataset, compute_weights, sweep_gamma,
+top_bottom, umap, select_points, export_weights. GPU-bound events share one queue slot.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import gradio as gr
+
+from core import projection
+from core.storage import default_data_root
+from divweights_ui import figures
+from divweights_ui import handlers as h
+
+GPU = dict(concurrency_id="gpu", concurrency_limit=1)  # embedding and weights share the accelerator
+INTERNAL = dict(api_visibility="private")  # chained refreshes: not part of the public API
+
+INTRO = """# divweights studio
+Make a generative model see **every kind of image as often as every other**. Each training image
+gets a *diversity weight*: rare-looking images are drawn more often, near-duplicates less
+(Berns, Colton & Guckelsberger 2023, “mode balancing”). Load images → compute weights → look at
+what they favour → export them for training."""
+
+HELP = {
+    "source": "A built-in set, a .zip/.npy/.npz you upload, or a folder you put under the data root.",
+    "builtin": "Built-in image sets. Greyed names are not on this machine.",
+    "classes": "Pick classes to study a class pair like the paper (e.g. 0, 1). Leave blank for all classes.",
+    "per_class": "How many images of each chosen class (blank = all). 1,000 keeps things quick.",
+    "seed": "Which random subset is drawn; the same seed always gives the same images.",
+    "folder": "A folder of images inside the data root; subfolders are searched too.",
+    "embedder": ("How images are turned into feature vectors. Diversity is measured between these vectors: "
+                 "CLIP (ViT-L-14/openai, the paper's choice) compares what images look like to people; "
+                 "'pixels' works offline but only compares raw pixels; 'precomputed' uses features you supplied."),
+    "gamma": ("How hard to push for diversity. 0 = leave every image equally likely; 1 = only maximise "
+              "diversity (a few unusual images may dominate). The paper uses 0.8."),
+    "steps": "Optimisation steps. More steps = closer to the best weights, slower.",
+    "lr": "Step size of the optimiser. Lower if the chart jumps around.",
+    "sweep": "Several γ values computed together, to see the trade-off before choosing one.",
+    "k": "How many of the most- and least-favoured images to show.",
+    "batch": "Your training batch size: used for the 'repeats in a batch' number and the code snippet.",
+    "method": "UMAP keeps similar images close together (best); PCA is instant but cruder.",
+    "size": "Draw heavily-weighted images as bigger dots.",
+    "max_points": "At most this many dots are drawn (a fixed sample that always includes the extremes); weights always use every image.",
+    "selection": "Filled in when you draw a box or lasso on the map; you can also type indices like 3, 17, 200-220.",
+}
+
+
+def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
+    from core.datasets import list_builtins
+
+    return [(row["name"] + ("" if row["available"] else " (not on this machine)"), row["name"])
+            for row in list_builtins(data_root)]
+
+
+def _optional_tab(module_name: str, builder: str, title: str, state, data_root: Path) -> None:
+    """Train/Compare tabs come from other modules; skip them quietly until they exist."""
+    try:
+        module = importlib.import_module(f"divweights_ui.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"divweights_ui.{module_name}":
+            raise
+        return
+    with gr.Tab(title):
+        getattr(module, builder)(state, data_root)
+
+
+def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
+    """The studio as a gr.Blocks. default: "auto" (best built-in), a StartupChoice, or None (empty).
+
+    extra_tabs: add the Train and Compare tabs when their modules are installed.
+    """
+    from core.weights import WeightsConfig
+
+    data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
+    choice = h.default_choice(data_root) if default == "auto" else default
+    start = h.initial_session(data_root, choice)
+    projection.start_warmup()  # compile UMAP while the first visitor looks at the page
+    bind = functools.partial  # handlers get the data root as a keyword
+    wc = WeightsConfig()
+
+    with gr.Blocks(title="divweights studio") as demo:
+        state = gr.State(start)
+        gr.Markdown(INTRO)
+        notice = gr.Markdown(h.notices_markdown(start), elem_id="dw-notice")
+        with gr.Tabs():
+            with gr.Tab("Dataset"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        source_kind = gr.Radio(list(h.SOURCES), value=h.SOURCES[0], label="Images from", info=HELP["source"])
+                        builtin = gr.Dropdown(_builtin_choices(data_root), value=choice.source if choice else "digits",
+                                              label="Built-in set", info=HELP["builtin"])
+                        with gr.Row():
+                            classes = gr.Textbox(value=",".join(map(str, choice.classes)) if choice and choice.classes else "",
+                                                 label="Classes", info=HELP["classes"], placeholder="all")
+                            per_class = gr.Number(value=choice.per_class if choice else None, label="Images per class",
+                                                  info=HELP["per_class"], precision=0, minimum=0)
+                            seed = gr.Number(value=0, label="Seed", info=HELP["seed"], precision=0)
+                        upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
+                                         file_types=[".zip", ".npy", ".npz"])
+                        folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
+                                            placeholder="my_images")
+                        embedder = gr.Dropdown(list(h.EMBEDDERS), value=choice.embedder if choice else "pixels",
+                                               allow_custom_value=True, label="Embedder", info=HELP["embedder"])
+                        load_btn = gr.Button("Load dataset", variant="primary")
+                    with gr.Column(scale=3):
+                        summary = gr.Markdown(h.dataset_summary(start), elem_id="dw-summary")
+            with gr.Tab("Weights"):
+                with gr.Row():
+                    gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",
+                                      info=HELP["gamma"], elem_id="dw-gamma")
+                    steps = gr.Number(value=wc.steps, label="Steps", info=HELP["steps"], precision=0, minimum=1)
+                    lr = gr.Number(value=wc.lr, label="Learning rate", info=HELP["lr"], minimum=0)
+                with gr.Row():
+                    compute_btn = gr.Button("Compute weights", variant="primary", elem_id="dw-compute")
+                    stop_btn = gr.Button("Stop", variant="stop")
+                numbers = gr.Markdown(elem_id="dw-numbers")
+                gr.Markdown("*ESS (effective sample size) = how many equally-used images the weighted dataset is "
+                            "worth. Diversity weights trade some ESS for a higher Vendi Score (diversity).*")
+                live = gr.Plot(label="Live: diversity per step", elem_id="dw-live")
+                with gr.Accordion("γ sweep: see the trade-off before choosing", open=False):
+                    gammas = gr.Textbox(value=h.DEFAULT_SWEEP, label="γ values", info=HELP["sweep"])
+                    sweep_btn = gr.Button("Run sweep")
+                    sweep_plot = gr.Plot(label="Trade-off")
+                    sweep_table = gr.Markdown()
+            with gr.Tab("Inspect"):
+                with gr.Row():
+                    k = gr.Slider(1, 48, value=12, step=1, label="Examples to show", info=HELP["k"])
+                    batch = gr.Number(value=64, label="Batch size", info=HELP["batch"], precision=0, minimum=1)
+                    inspect_btn = gr.Button("Refresh")
+                stats = gr.Markdown(elem_id="dw-stats")
+                with gr.Row():
+                    top_gallery = gr.Gallery(label="Most favoured (highest weight)", columns=6, height="auto",
+                                             elem_id="dw-top", object_fit="contain")
+                    bottom_gallery = gr.Gallery(label="Least favoured (lowest weight)", columns=6, height="auto",
+                                                elem_id="dw-bottom", object_fit="contain")
+                with gr.Row():
+                    hist = gr.Plot(label="Weight histogram")
+                    mass = gr.Plot(label="Mass per class")
+            with gr.Tab("Map"):
+                with gr.Row():
+                    method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
+                    size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
+                    max_points = gr.Slider(500, 20000, value=3000, step=500, label="Dots drawn", info=HELP["max_points"])
+                    draw_btn = gr.Button("Draw map", variant="primary")
+                map_note = gr.Markdown()
+                gr.Markdown("Hover a dot to see its image; drag a **lasso** (or choose box select in the plot's "
+                            "toolbar) to show the selected images below.")
+                map_plot = gr.Plot(figures.empty_figure("Loading the map…"), label="Map", elem_id="dw-map")
+                with gr.Row():
+                    selection = gr.Textbox(label="Selected indices", info=HELP["selection"], elem_id="dw-selection",
+                                           scale=4)
+                    select_btn = gr.Button("Show selection", scale=1)
+                selection_note = gr.Markdown()
+                selection_gallery = gr.Gallery(label="Selected images", columns=10, height="auto",
+                                               elem_id="dw-selected", object_fit="contain")
+            with gr.Tab("Export"):
+                gr.Markdown("Save the weights for your own training code: a CSV for spreadsheets, a `.npy` "
+                            "array (with a JSON note of how it was made) and a PyTorch snippet that uses it.")
+                export_batch = gr.Number(value=64, label="Batch size for the snippet", info=HELP["batch"], precision=0, minimum=1)
+                export_btn = gr.Button("Export weights", variant="primary")
+                files = gr.File(label="Files", file_count="multiple", interactive=False)
+                snippet = gr.Code(label="PyTorch WeightedRandomSampler", language="python")
+            if extra_tabs:
+                _optional_tab("train_tab", "build_train_tab", "Train", state, data_root)
+                _optional_tab("compare_tab", "build_compare_tab", "Compare", state, data_root)
+
+        # ---- wiring
+        inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
+        weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
+        recolour_io = dict(inputs=[state, size, max_points], outputs=[state, map_plot, map_note])
+
+        (load_btn.click(bind(h.load_dataset, data_root=data_root), api_name="load_dataset",
+                        inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
+                        outputs=[state, summary, notice], **GPU)
+         .success(bind(h.compute_weights, data_root=data_root), **weights_io, **GPU, **INTERNAL)
+         .success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
+         .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
+        compute = compute_btn.click(bind(h.compute_weights, data_root=data_root), api_name="compute_weights",
+                                    **weights_io, **GPU)
+        (compute.success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
+         .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
+        stop_btn.click(None, None, None, cancels=[compute], **INTERNAL)
+        sweep_btn.click(bind(h.sweep, data_root=data_root), api_name="sweep_gamma",
+                        inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table], **GPU)
+        inspect_btn.click(bind(h.top_bottom, data_root=data_root), api_name="top_bottom", **inspect_io)
+        k.release(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
+        draw_btn.click(bind(h.draw_map, data_root=data_root), api_name="umap",
+                       inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
+        size.change(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL)
+        select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])
+        select_btn.click(bind(h.select_points, data_root=data_root), api_name="select_points", **select_io)
+        selection.change(bind(h.select_points, data_root=data_root), trigger_mode="always_last", **select_io,
+                         **INTERNAL)
+        export_btn.click(bind(h.export, data_root=data_root), api_name="export_weights",
+                         inputs=[state, export_batch], outputs=[files, snippet])
+
+        (demo.load(h.show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
+         .then(bind(h.top_bottom_if_weighted, data_root=data_root), **inspect_io, **INTERNAL)
+         .then(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
+    return demo

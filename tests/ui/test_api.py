@@ -1,0 +1,76 @@
+"""A launched studio on 127.0.0.1, driven through gradio_client by each stable api_name."""
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from divweights_ui import handlers as h
+from divweights_ui.layout import build_demo
+from divweights_ui.serving import launch_kwargs
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    demo = build_demo(root, h.StartupChoice("digits", (0, 1), 30, steps=6), extra_tabs=False)
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
+    try:
+        yield demo, root, gradio_client.Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_every_api_name_answers(served):
+    demo, root, client = served
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/load_dataset", "/compute_weights", "/sweep_gamma", "/top_bottom", "/umap", "/export_weights",
+            "/select_points"} <= names
+
+    summary, notice = client.predict(h.SOURCES[0], "digits", "2, 7", 25, 1, None, "", "pixels",
+                                     api_name="/load_dataset")
+    assert "50 images" in summary and "pixels" in notice
+
+    _, numbers = client.predict(1.0, 15, 0.1, api_name="/compute_weights")
+    uniform = float(numbers.split("id='vs-uniform'>")[1].split("<")[0])
+    weighted = float(numbers.split("id='vs-weighted'>")[1].split("<")[0])
+    assert weighted > uniform
+
+    sweep_plot, table = client.predict("0, 1", 6, 0.1, 1.0, api_name="/sweep_gamma")
+    assert len(json.loads(sweep_plot["plot"])["data"][0]["y"]) == 2 and "| 1.00 |" in table
+
+    top, bottom, hist, mass, stats = client.predict(4, 32, api_name="/top_bottom")
+    assert len(top) == len(bottom) == 4 and all(Path(item["image"]).exists() for item in top)
+    assert "batch of 32" in stats
+
+    figure, note = client.predict("PCA", False, 3000, api_name="/umap")
+    assert len(json.loads(figure["plot"])["data"][0]["customdata"]) == 50  # x/y travel as base64 arrays
+
+    gallery, text = client.predict("0, 1, 2", api_name="/select_points")
+    assert len(gallery) == 3 and "3 selected" in text
+
+    files, snippet = client.predict(64, api_name="/export_weights")
+    p = np.load(files[1], allow_pickle=False)
+    assert p.shape == (50,) and p.sum() == pytest.approx(1.0) and "WeightedRandomSampler" in snippet
+
+
+def test_bad_input_comes_back_as_a_sentence(served):
+    _, _, client = served
+    with pytest.raises(Exception, match="do not exist"):
+        client.predict(h.SOURCES[0], "digits", "0, 42", 10, 0, None, "", "pixels", api_name="/load_dataset")
+
+
+def test_data_root_and_caches_are_not_served(served):
+    demo, root, _ = served
+    cached = sorted((root / "cache" / "embeddings").glob("*.npy"))
+    assert cached, "the embedding cache should exist after start-up"
+    base = demo.local_url.rstrip("/")
+    for path in (cached[0], root / "cache", Path(__file__)):
+        response = httpx.get(f"{base}/gradio_api/file={path}")
+        assert response.status_code in (403, 404), path
+    thumbs = sorted((root / "generated").rglob("*.png"))
+    assert thumbs and httpx.get(f"{base}/gradio_api/file={thumbs[0]}").status_code == 200

@@ -1,0 +1,172 @@
+"""Handlers called directly (no server): values in, what the UI shows out; bad input keeps the session."""
+
+import base64
+import copy
+import csv
+import io
+import zipfile
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from divweights_ui import handlers as h
+from divweights_ui.session import Session
+
+BUILTIN = h.SOURCES[0]
+
+
+@pytest.fixture(scope="module")
+def base_session(tmp_path_factory):
+    """digits 0/1, 30 per class, pixels, 8 weight steps (built once per module)."""
+    return h.initial_session(tmp_path_factory.mktemp("data"), h.StartupChoice("digits", (0, 1), 30, steps=8))
+
+
+@pytest.fixture
+def session(base_session, data_root):
+    return copy.deepcopy(base_session)  # each test gets its own, like gr.State does per visitor
+
+
+def _load(session, data_root, **overrides):
+    values = dict(source_kind=BUILTIN, builtin="digits", classes="0, 1", per_class=30, seed=0, upload=None,
+                  folder="", embedder="pixels")
+    values.update(overrides)
+    return h.load_dataset(session, *values.values(), data_root=data_root, progress=lambda *a, **k: None)
+
+
+def _run(generator):
+    outputs = list(generator)
+    return outputs, outputs[-1]
+
+
+def test_initial_session_is_loaded_embedded_and_weighted(session):
+    assert len(session.dataset) == 60 and session.features.shape[0] == 60
+    assert session.embedder == "pixels" and session.current is not None
+    assert "raw pixels" in h.notices_markdown(session)
+
+
+def test_load_dataset_summary_and_cache_hit(data_root):
+    session, summary, notice = _load(Session(), data_root, classes="3, 5", per_class=20)
+    assert "40 images" in summary and "computed now" in summary and "pixels" in notice
+    assert sorted(set(session.dataset.labels.tolist())) == [3, 5]
+    session, summary, _ = _load(session, data_root, classes="3, 5", per_class=20)
+    assert "from cache" in summary
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(classes="0, 99"),  # class that does not exist
+    dict(classes="zero"),  # not a number
+    dict(per_class=5000),  # more than there are
+    dict(source_kind=h.SOURCES[2], folder="../../etc"),  # outside the data root
+    dict(source_kind=h.SOURCES[2], folder="no_such_folder"),
+    dict(source_kind=h.SOURCES[1], upload=None),
+    dict(embedder="not-a-model/none"),
+])
+def test_bad_dataset_input_is_a_plain_error_and_keeps_the_session(session, data_root, overrides):
+    fingerprint, current = session.dataset.fingerprint, session.current_key
+    with pytest.raises(gr.Error) as info:
+        _load(session, data_root, **overrides)
+    assert info.value.message and "Traceback" not in info.value.message
+    assert session.dataset.fingerprint == fingerprint and session.current_key == current
+
+
+def test_upload_zip_is_copied_under_the_data_root(data_root, tmp_path):
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(6):
+            buffer = io.BytesIO()
+            Image.new("RGB", (12, 12), (40 * i, 10, 200 - 30 * i)).save(buffer, format="PNG")
+            zf.writestr(f"img_{i}.png", buffer.getvalue())
+    session, summary, _ = _load(Session(), data_root, source_kind=h.SOURCES[1], upload=str(archive),
+                                classes="", per_class=None)
+    assert len(session.dataset) == 6 and "6 images" in summary
+    assert any((data_root / "uploads").iterdir())
+
+
+def test_compute_streams_then_caches(session, data_root):
+    outputs, (session, figure, numbers) = _run(h.compute_weights(session, 1.0, 30, 0.1, data_root=data_root))
+    result = session.current
+    assert result.config.gamma == 1.0 and result.vs_final > result.vs_uniform  # γ=1 raises diversity
+    assert f"{result.vs_final:.3f}" in numbers and f"{result.vs_uniform:.3f}" in numbers
+    assert len(figure.data[0].x) == 30  # every step on the live chart
+    again, _ = _run(h.compute_weights(session, 1.0, 30, 0.1, data_root=data_root))
+    assert len(again) == 1  # already computed: one immediate answer
+
+
+def test_stopping_keeps_previous_weights(session, data_root):
+    before = session.current_key
+    generator = h.compute_weights(session, 0.5, 100000, 0.1, data_root=data_root)
+    next(generator)  # first live update arrives
+    generator.close()  # what gradio does on Stop or when the browser goes away
+    assert session.current_key == before and len(session.weights) == 1
+
+
+def test_bad_weights_input(session, data_root):
+    for gamma, steps, lr in [(1.5, 10, 0.1), (0.5, 0, 0.1), (0.5, 10, -1)]:
+        with pytest.raises(gr.Error):
+            next(h.compute_weights(session, gamma, steps, lr, data_root=data_root))
+    with pytest.raises(gr.Error, match="Load a dataset"):
+        next(h.compute_weights(Session(), 0.5, 10, 0.1, data_root=data_root))
+
+
+def test_sweep_marks_chosen_gamma_and_fills_the_cache(session, data_root):
+    session, figure, table = h.sweep(session, "0, 0.5, 1", 8, 0.1, 0.5, data_root=data_root,
+                                     progress=lambda *a, **k: None)
+    assert list(figure.data[0].x) and len(figure.data[0].y) == 3
+    assert figure.data[1].name.startswith("chosen γ=0.50")
+    vs = list(figure.data[0].y)
+    assert vs[2] >= vs[0]  # γ=1 is at least as diverse as γ=0
+    assert "| 0.50 |" in table
+    outputs, _ = _run(h.compute_weights(session, 0.5, 8, 0.1, data_root=data_root))
+    assert len(outputs) == 1  # the sweep already computed it
+    with pytest.raises(gr.Error):
+        h.sweep(session, "0.2, 7", 8, 0.1, 0.5, data_root=data_root, progress=lambda *a, **k: None)
+
+
+def test_top_bottom_galleries_and_stats(session, data_root):
+    top, bottom, hist, mass, stats = h.top_bottom(session, 5, 16, data_root=data_root)
+    p = session.current_p()
+    assert len(top) == len(bottom) == 5
+    weights_top = [float(caption.rsplit("·", 1)[1].strip(" ×")) for _, caption in top]
+    assert weights_top == sorted(weights_top, reverse=True)
+    assert weights_top[0] == pytest.approx(p.max() * len(p), abs=0.01)
+    generated = (data_root / "generated").resolve()
+    for path, _ in top + bottom:
+        assert generated in __import__("pathlib").Path(path).resolve().parents
+    assert sum(hist.data[0].y) == 60
+    assert len(mass.data) == 2 and sum(mass.data[1].y) == pytest.approx(1.0)
+    assert "Effective sample size" in stats and "batch of 16" in stats
+
+
+def test_map_hover_data_and_selection(session, data_root):
+    session, figure, note = h.draw_map(session, "PCA", True, 3000, data_root=data_root)
+    trace = figure.data[0]
+    assert len(trace.x) == 60 and session.coords_method == "pca"
+    index, label, weight, b64 = trace.customdata[0]
+    assert Image.open(io.BytesIO(base64.b64decode(b64))).size[0] > 0
+    assert label in ("0", "1") and weight > 0
+    gallery, text = h.select_points(session, "0, 3-5", data_root=data_root)
+    assert len(gallery) == 4 and "4 selected" in text
+    with pytest.raises(gr.Error):
+        h.select_points(session, "0, 999", data_root=data_root)
+    with pytest.raises(gr.Error):
+        h.select_points(session, "abc", data_root=data_root)
+
+
+def test_map_samples_large_sets(session, data_root):
+    session, figure, note = h.draw_map(session, "PCA", False, 20, data_root=data_root)
+    assert len(figure.data[0].x) == 20 and "sample of 20 of 60" in note
+
+
+def test_export_files(session, data_root):
+    files, snippet = h.export(session, 32, data_root=data_root)
+    assert [f.rsplit(".", 1)[1] for f in files] == ["csv", "npy", "json"]
+    rows = list(csv.DictReader(open(files[0])))
+    assert len(rows) == 60 and float(rows[0]["p"]) == pytest.approx(session.current_p()[0])
+    np.testing.assert_allclose(np.load(files[1]), session.current_p())
+    assert "weights.npy" in snippet and "batch_size=32" in snippet
+    with pytest.raises(gr.Error, match="Compute weights"):
+        empty = Session()
+        empty.dataset, empty.features = session.dataset, session.features
+        h.export(empty, 32, data_root=data_root)

@@ -1,0 +1,86 @@
+"""build_demo() builds without launching; wiring, help text and serving rules."""
+
+import importlib.util
+
+import gradio as gr
+import pytest
+
+import app
+from divweights_ui import handlers as h
+from divweights_ui.layout import build_demo
+from divweights_ui.serving import check_exposure, launch_kwargs
+
+REQUIRED_APIS = {"load_dataset", "compute_weights", "sweep_gamma", "top_bottom", "umap", "export_weights"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The studio's own tabs (Train/Compare belong to other modules and have their own tests)."""
+    return build_demo(tmp_path_factory.mktemp("data"), h.StartupChoice("digits", (0, 1), 20, steps=4),
+                      extra_tabs=False)
+
+
+def _dependencies(demo):
+    return demo.get_config_file()["dependencies"]
+
+
+def test_builds_without_launching_and_names_every_action(demo):
+    assert isinstance(demo, gr.Blocks) and not demo.is_running
+    public = {d["api_name"] for d in _dependencies(demo) if d.get("api_visibility", "public") == "public"}
+    assert REQUIRED_APIS | {"select_points"} == public
+
+
+def test_gpu_bound_events_share_one_slot(demo):
+    by_name = {fn.api_name: fn for fn in demo.fns.values()}
+    for name in ("load_dataset", "compute_weights", "sweep_gamma"):
+        assert by_name[name].concurrency_id == "gpu" and by_name[name].concurrency_limit == 1
+    assert by_name["top_bottom"].concurrency_id != "gpu"
+
+
+def test_every_control_explains_itself(demo):
+    controls = (gr.Slider, gr.Number, gr.Textbox, gr.Radio, gr.Dropdown, gr.Checkbox)
+    missing = [block.label for block in demo.blocks.values()
+               if isinstance(block, controls) and block.interactive is not False and not getattr(block, "info", None)]
+    assert missing == []
+
+
+def test_session_state_starts_loaded(demo):
+    states = [block for block in demo.blocks.values() if isinstance(block, gr.State)]
+    session = states[0].value
+    assert session.dataset is not None and session.current is not None
+
+
+def test_empty_start_with_extra_tabs(data_root):
+    demo = build_demo(data_root, default=None)
+    state = next(block for block in demo.blocks.values() if isinstance(block, gr.State))
+    assert state.value.dataset is None
+    tabs = {block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)}
+    assert {"Dataset", "Weights", "Inspect", "Map", "Export"} <= tabs
+    for module, title in (("train_tab", "Train"), ("compare_tab", "Compare")):
+        present = importlib.util.find_spec(f"divweights_ui.{module}") is not None
+        assert (title in tabs) == present
+
+
+def test_only_generated_files_are_served(data_root):
+    kwargs = launch_kwargs(data_root)
+    assert kwargs["allowed_paths"] == [str((data_root / "generated").resolve())]
+    assert str((data_root / "cache").resolve()) in kwargs["blocked_paths"]
+    assert kwargs["max_file_size"] == f"{h.MAX_UPLOAD_MB}mb"
+
+
+@pytest.mark.parametrize("host,share,auth,ok", [
+    ("127.0.0.1", False, None, True), ("localhost", False, None, True), ("::1", False, None, True),
+    ("0.0.0.0", False, None, False), ("192.168.1.5", False, None, False), ("127.0.0.1", True, None, False),
+    ("0.0.0.0", False, "ann:secret", True), ("0.0.0.0", False, "no-colon", False),
+])
+def test_exposure_rules(host, share, auth, ok):
+    if ok:
+        check_exposure(host, share, auth)
+    else:
+        with pytest.raises(ValueError):
+            check_exposure(host, share, auth)
+
+
+def test_app_refuses_public_host_without_auth(capsys):
+    assert app.main(["--host", "0.0.0.0"]) == 2  # refuses before loading anything
+    assert "--auth" in capsys.readouterr().err
