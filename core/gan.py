@@ -6,7 +6,7 @@ For 28x28x1 the layout is exactly the paper's:
              -> ConvT 14x14x32 ReLU -> ConvT 28x28x1 Sigmoid
   critic     Conv5x5/2 14x14x32 -> 7x7x64 -> 4x4x128 (LeakyReLU 0.2 each) -> 2048 -> Linear 1
 The same rule builds the other sizes: the critic halves the side (ceil) with stride-2 5x5
-convolutions until it is at most 4, doubling the channels from `width` each layer; the generator
+convolutions until it is at most 4 (at least twice), doubling the channels from `width` each layer; the generator
 mirrors it with 4x4 stride-2 transposed convolutions, cropping whenever doubling overshoots the
 critic's side at that depth (8 -> 7 for 28x28). 32x32 and 64x64 RGB thus get 3 and 4 layers.
 No pooling, batch norm or dropout. Images are float in [0, 1], NCHW.

@@ -214,7 +214,7 @@ def stop_requested(run_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def job_lock(data_root: Path, on_wait=None, should_stop=None, poll_s: float = 0.5):
+def job_lock(data_root: Path, on_wait=None, should_stop=None, poll_s: float = 1.0):
     """Hold the data root's job lock (fcntl.flock); yields True, or False if `should_stop()`
     turned true while waiting. `on_wait()` is called while another job holds it."""
     path = runs_root(data_root) / ".jobs.lock"
@@ -361,10 +361,14 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
                     lambda: stop_requested(run_dir)) if queue else contextlib.nullcontext(True)
     with _stop_on_sigterm(run_dir), lock as acquired:
         if not acquired:
+            (run_dir / "stop.request").unlink(missing_ok=True)
             write_status(run_dir, "interrupted", message="stopped while queued")
             return "interrupted"
         try:
             return _train_in_folder(run_dir, config, images, p, resume)
+        except KeyboardInterrupt:
+            write_status(run_dir, "interrupted", message="interrupted (Ctrl-C): resume from the last checkpoint")
+            raise
         except Exception as exc:
             write_status(run_dir, "failed", message=_failure_message(exc))
             if _is_out_of_memory(exc):
@@ -378,7 +382,7 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
     trainer = Trainer(config, images, p)
     resumed = {}
     if resume:
-        path, skipped = restore_latest_checkpoint(run_dir, trainer)
+        _, skipped = restore_latest_checkpoint(run_dir, trainer)
         trim_metrics(run_dir, trainer.step)
         resumed = {"resumed_from": trainer.step, "skipped_checkpoints": skipped}
     message = f"resumed from step {trainer.step}" if resume else "started"

@@ -49,8 +49,14 @@ def weights_choices(session) -> list[tuple[str, str]]:
     return [(f"DivW γ={result.config.gamma:g} ({key})", key) for key, result in results.items()]
 
 
-def refresh_weights(session):
-    return gr.update(choices=weights_choices(session))
+def sync_weights(session, known_keys: list[str] | None, selected: list[str] | None):
+    """Follow the session's weights (computed in other tabs): update the choices only when the
+    set of keys changed, keeping what the user ticked. Returns (choices update, known keys)."""
+    choices = weights_choices(session)
+    keys = [key for _, key in choices]
+    if keys == list(known_keys or []):
+        return gr.skip(), known_keys
+    return gr.update(choices=choices, value=[k for k in selected or [] if k in keys]), keys
 
 
 def preset_defaults(preset: str) -> tuple[int, int]:
@@ -240,9 +246,8 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             include_baseline = gr.Checkbox(value=True, label="Baseline (uniform weights)", info=HELP["models"])
-            with gr.Row():
-                weight_keys = gr.CheckboxGroup([], label="DivW runs: diversity weights of this session", scale=4)
-                refresh_weights_btn = gr.Button("↻ weights list", scale=1, size="sm")
+            weight_keys = gr.CheckboxGroup([], label="DivW runs: diversity weights of this session (one run each)")
+            known_keys = gr.State([])
         with gr.Column(scale=2):
             with gr.Row():
                 preset = gr.Radio(list(PRESETS), value="quick", label="Preset", info=HELP["preset"])
@@ -274,7 +279,10 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
                      outputs=[message, table], **GPU)
      .success(list_fn, **listing, **INTERNAL))
     refresh_btn.click(list_fn, api_name="list_runs", **listing)
-    gr.Timer(POLL_S).tick(list_fn, **listing, **INTERNAL)
+    timer = gr.Timer(POLL_S)
+    timer.tick(list_fn, **listing, **INTERNAL)
+    timer.tick(sync_weights, inputs=[session_state, known_keys, weight_keys], outputs=[weight_keys, known_keys],
+               **INTERNAL)
     stop_btn.click(bind(stop_run, data_root=data_root), api_name="stop_run", inputs=[run_picker], outputs=[message])
     (resume_btn.click(bind(resume_run, data_root=data_root), api_name="resume_run", inputs=[run_picker],
                       outputs=[message], **GPU)
@@ -286,5 +294,3 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
      .success(lambda: (gr.update(visible=False), False), outputs=[confirm_row, confirm], **INTERNAL)
      .success(list_fn, **listing, **INTERNAL))
     preset.change(lambda name: preset_defaults(name), inputs=[preset], outputs=[steps, batch_size], **INTERNAL)
-    refresh_weights_btn.click(refresh_weights, inputs=[session_state], outputs=[weight_keys], **INTERNAL)
-    session_state.change(refresh_weights, inputs=[session_state], outputs=[weight_keys], **INTERNAL)

@@ -86,6 +86,16 @@ def test_bad_requests_change_nothing(session, data_root):
     assert t.preset_defaults("paper") == (6000, 6000)
 
 
+def test_weights_list_follows_the_session_and_keeps_ticks(session):
+    key = next(iter(session.weights))
+    update, known = t.sync_weights(session, [], [])
+    assert update["choices"] == t.weights_choices(session) and known == [key]
+    assert t.sync_weights(session, known, [key])[0] == gr.skip()  # unchanged: leave the ticks alone
+    session.weights["other"] = session.weights[key]
+    update, known = t.sync_weights(session, known, [key])
+    assert known == [key, "other"] and update["value"] == [key]
+
+
 def test_tab_builds(data_root):
     with gr.Blocks() as demo:
         with gr.Tab("Train"):
