@@ -246,8 +246,9 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             include_baseline = gr.Checkbox(value=True, label="Baseline (uniform weights)", info=HELP["models"])
-            weight_keys = gr.CheckboxGroup([], label="DivW runs: diversity weights of this session (one run each)")
-            known_keys = gr.State([])
+            initial = weights_choices(session_state.value)
+            weight_keys = gr.CheckboxGroup(initial, label="DivW runs: diversity weights of this session (one run each)")
+            known_keys = gr.State([key for _, key in initial])
         with gr.Column(scale=2):
             with gr.Row():
                 preset = gr.Radio(list(PRESETS), value="quick", label="Preset", info=HELP["preset"])
