@@ -85,3 +85,20 @@ def fingerprint_arrays(*arrays: np.ndarray | None, extra: str = "") -> str:
         digest.update(array.tobytes())
     digest.update(extra.encode())
     return digest.hexdigest()[:16]
+
+
+def load_npy(path: str | os.PathLike, max_bytes: int = 8 << 30) -> np.ndarray:
+    """Load a .npy file without unpickling; the declared shape is checked before allocating."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        header = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path.name} is not a plain numeric .npy array ({exc})") from None
+    declared = int(np.prod(header.shape, dtype=np.int64)) * header.dtype.itemsize
+    if declared > max_bytes:
+        raise ValueError(f"{path.name} declares {declared / 2**30:.1f} GiB (shape {header.shape}); the limit is {max_bytes / 2**30:.1f} GiB")
+    if declared > path.stat().st_size:
+        raise ValueError(f"{path.name} is truncated: its header declares shape {header.shape}")
+    return np.array(header)
