@@ -356,6 +356,9 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
     """
     run_dir = Path(run_dir)
     pid = os.getpid()
+    current = refresh_status(run_dir)
+    if current.get("state") in ACTIVE_STATES and current.get("pid") not in (None, pid) and pid_alive(current["pid"]):
+        raise ValueError(f"run {run_dir.name} is already {current['state']} in process {current['pid']}")
     write_status(run_dir, "queued", pid=pid, step=0, steps=config.steps, message="waiting for the job lock")
     lock = job_lock(data_root, lambda: write_status(run_dir, "queued", pid=pid),
                     lambda: stop_requested(run_dir)) if queue else contextlib.nullcontext(True)
