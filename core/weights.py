@@ -118,7 +118,7 @@ def _loss_and_grad(F, w, gammas):
     log_lam = torch.where(positive, lam, torch.ones_like(lam)).log()
     vs = torch.exp(-(torch.where(positive, lam * log_lam, torch.zeros_like(lam))).sum(1))
     coef = torch.where(positive, -log_lam - 1.0, torch.zeros_like(lam))  # (k, r) = f'(λ), f = −λ log λ
-    dS_dp = torch.stack([((F @ U_k) ** 2) @ c_k for U_k, c_k in zip(U, coef)])  # (k, n)
+    dS_dp = torch.stack([(F @ U_k).square_() @ c_k for U_k, c_k in zip(U, coef)])  # (k, n)
     log_p = torch.log(p)
     entropy = -(p * log_p).sum(1)
     g = gammas[:, None]
