@@ -1,0 +1,272 @@
+"""The paper's study in one call: weights (Table 1), training (baseline + DivW per γ), evaluation.
+
+For every class pair and seed: draw the balanced subset, embed it, optimise diversity weights
+for each γ (Table 1: VS with uniform vs diversity weights), train a baseline GAN (uniform p)
+and one DivW GAN per γ, and evaluate every model (VS, FID, wFID, P/R, IS, KID). Each finished
+step is recorded in `<out>/state.json` (written atomically), so an interrupted study skips
+what is done when started again; a half-trained model resumes from its last checkpoint.
+Outputs: table1.csv/.md, metrics.csv, fig3.html/.png, fig4.png, report.html.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.evaluate import METRICS, EvalConfig, mean_ci
+from core.storage import atomic_save_npy, atomic_write_json
+
+STATE_VERSION = 1
+
+
+@dataclass
+class StudyConfig:
+    dataset: str = "mnist"  # built-in name or a labelled dataset path under the data root
+    pairs: tuple[tuple[int, int], ...] = ((0, 1), (3, 8), (4, 9))  # the paper's class pairs
+    seeds: int = 5  # seeds 0..seeds-1: each draws its own subset, weights and models
+    gammas: tuple[float, ...] = (0.6, 0.8, 1.0)  # one DivW model per γ
+    per_class: int | None = 3000  # examples per class in each subset (None: all of the class)
+    embedder: str = "pixels"  # features for the weights and all metrics
+    pretrained: str = "openai"  # open_clip weights tag (ignored for pixels)
+    weight_steps: int = 100  # Algorithm 1 steps
+    preset: str = "paper"  # training preset of core.train ("paper" or "quick")
+    steps: int | None = None  # generator steps (None: the preset's)
+    batch_size: int | None = None  # training batch (None: the preset's)
+    device: str = "auto"  # training / embedding device
+    n_samples: int = 10_000  # generated samples per model for evaluation
+    kid_subsets: int = 100  # KID subsets
+    kid_subset_size: int = 1000  # rows per KID subset
+    target_gamma: float | None = None  # γ of the weights wFID measures against (None: the largest γ)
+
+    @classmethod
+    def quick(cls, **overrides) -> "StudyConfig":
+        """A CPU-sized study on the bundled digits: minutes, not hours."""
+        base = cls(dataset="digits", pairs=((0, 1), (3, 8)), seeds=2, per_class=100, preset="quick",
+                   device="cpu", n_samples=300, kid_subsets=10, kid_subset_size=200)
+        return replace(base, **overrides)
+
+    def wfid_gamma(self) -> float:
+        return float(self.target_gamma if self.target_gamma is not None else max(self.gammas))
+
+    def models(self) -> list[str]:
+        return ["baseline"] + [gamma_model(g) for g in self.gammas]
+
+
+def gamma_model(gamma: float) -> str:
+    return f"divw_g{gamma:g}"
+
+
+def pair_name(pair) -> str:
+    return "-".join(str(c) for c in pair)
+
+
+def config_from_dict(saved: dict) -> StudyConfig:
+    names = {f.name for f in fields(StudyConfig)}
+    values = {k: v for k, v in saved.items() if k in names}
+    values["pairs"] = tuple(tuple(int(c) for c in pair) for pair in values.get("pairs", ()))
+    values["gammas"] = tuple(float(g) for g in values.get("gammas", ()))
+    return StudyConfig(**values)
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyState:
+    path: Path
+    config: dict
+    done: dict = field(default_factory=dict)  # step key -> its record (Table 1 row, metrics, ...)
+
+    @classmethod
+    def open(cls, out: Path, config: StudyConfig) -> "StudyState":
+        """Load `<out>/state.json` or start one; refuse a folder that holds a different study."""
+        path = out / "state.json"
+        wanted = json.loads(json.dumps(asdict(config)))
+        if not path.exists():
+            state = cls(path, wanted)
+            state.save()
+            return state
+        saved = json.loads(path.read_text())
+        if saved.get("config") != wanted:
+            raise ValueError(f"{out} holds a study with different settings; choose another --out or delete it")
+        return cls(path, saved["config"], saved.get("done", {}))
+
+    def mark(self, key: str, record) -> None:
+        self.done[key] = record
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_json(self.path, {"version": STATE_VERSION, "config": self.config, "done": self.done})
+
+
+# --- the three stages ---------------------------------------------------------------------------
+
+
+def load_subset(config: StudyConfig, pair, seed: int, data_root=None):
+    from core.datasets import load_dataset
+
+    return load_dataset(config.dataset, data_root, classes=tuple(pair), per_class=config.per_class, seed=seed)
+
+
+def subset_features(config: StudyConfig, dataset, out: Path) -> np.ndarray:
+    from core.embed import EmbedConfig, embed_cached
+
+    device = None if config.device == "auto" else config.device
+    embed_config = EmbedConfig(model=config.embedder, pretrained=config.pretrained, device=device)
+    return embed_cached(dataset, embed_config, out / "cache" / "embeddings")[0]
+
+
+def weights_stage(config: StudyConfig, pair, seed: int, dataset, features, out: Path) -> list[dict]:
+    """Diversity weights for every γ; saves p per γ; returns Table 1 rows."""
+    from core.weights import sweep_gamma
+
+    results = sweep_gamma(features, config.gammas, cache_dir=out / "cache" / "weights", steps=config.weight_steps)
+    rows = []
+    for gamma, result in results.items():
+        atomic_save_npy(weights_path(out, pair, seed, gamma), result.p)
+        rows.append({"pair": pair_name(pair), "seed": seed, "gamma": gamma, "n": len(dataset),
+                     "vs_uniform": result.vs_uniform, "vs_weighted": result.vs_final, "embedder": _embedder(config)})
+    return rows
+
+
+def weights_path(out: Path, pair, seed: int, gamma: float) -> Path:
+    return out / "weights" / f"{pair_name(pair)}_s{seed}_g{gamma:g}.npy"
+
+
+def run_dir_of(out: Path, pair, seed: int, model: str) -> Path:
+    return out / "runs" / f"{pair_name(pair)}_s{seed}_{model}"
+
+
+def model_weights(out: Path, pair, seed: int, model: str) -> np.ndarray | None:
+    """The sampling probabilities a model trains with: None (uniform) for the baseline."""
+    if model == "baseline":
+        return None
+    return np.load(weights_path(out, pair, seed, float(model.removeprefix("divw_g"))), allow_pickle=False)
+
+
+def train_config_of(config: StudyConfig, seed: int):
+    from core.train import TrainConfig
+
+    overrides = {"seed": seed, "device": config.device}
+    overrides |= {"steps": config.steps} if config.steps else {}
+    overrides |= {"batch_size": config.batch_size} if config.batch_size else {}
+    return TrainConfig.preset(config.preset, **overrides)
+
+
+def eval_config_of(config: StudyConfig, seed: int) -> EvalConfig:
+    device = None if config.device == "auto" else config.device
+    return EvalConfig(embedder=config.embedder, pretrained=config.pretrained, n_samples=config.n_samples,
+                      kid_subsets=config.kid_subsets, kid_subset_size=config.kid_subset_size, seed=seed, device=device)
+
+
+def _embedder(config: StudyConfig) -> str:
+    return "pixels" if config.embedder == "pixels" else f"{config.embedder}/{config.pretrained}"
+
+
+# --- training and evaluation of one model ---------------------------------------------------------
+
+
+def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data_root=None) -> None:
+    """Train one GAN into `run_dir` (resuming a half-finished run there). The one training call.
+
+    Uses the run folders of core.runs (checkpoints, grids, status); waits for the data root's
+    job lock like every other training job. A stopped or failed run raises, so the study's
+    state never records it as done."""
+    from core import runs
+
+    state = runs.run_training(run_dir, dataset, p, train_config, data_root=data_root)
+    if state != "finished":
+        message = runs.read_status(run_dir).get("message", "")
+        raise RuntimeError(f"training {Path(run_dir).name} ended {state}: {message}")
+
+
+def load_generator(run_dir: Path):
+    """The trained generator of a finished run, on the CPU, in eval mode."""
+    from core import runs
+
+    return runs.load_generator(run_dir)
+
+
+def evaluate_model(run_dir: Path, dataset, features_real: np.ndarray, p_target: np.ndarray | None, eval_config: EvalConfig, cache_dir: Path) -> dict:
+    """Sample, embed and score one trained model; writes eval.json and eval_grid.png in its run folder."""
+    from core.evaluate import evaluate_samples, generate_images
+    from core.study_figures import tile_grid
+    from core.storage import atomic_write_bytes
+
+    images = generate_images(load_generator(run_dir), eval_config.n_samples, eval_config.seed, eval_config.batch_size)
+    result = evaluate_samples(images, dataset, p_target, config=eval_config, features_real=features_real, cache_dir=cache_dir)
+    atomic_write_json(run_dir / "eval.json", result)
+    atomic_write_bytes(run_dir / "eval_grid.png", _png_bytes(tile_grid(images[:64])))
+    return result
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- the whole study ----------------------------------------------------------------------------
+
+
+def run_study(config: StudyConfig, out: str | Path, data_root=None, on_event: Callable[[str], None] | None = None) -> dict:
+    """Run (or resume) the study into `out`; returns {"table1": rows, "metrics": rows, "files": [...]}."""
+    from core.study_report import write_outputs
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = on_event or (lambda message: None)
+    state = StudyState.open(out, config)
+    for pair in config.pairs:
+        for seed in range(config.seeds):
+            _study_subset(config, state, out, pair, seed, data_root, say)
+    files = write_outputs(config, state.done, out)
+    say(f"wrote {', '.join(p.name for p in files)}")
+    return {"table1": table1_rows(state.done), "metrics": metric_rows(state.done), "files": files}
+
+
+def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed: int, data_root, say) -> None:
+    tag = f"{pair_name(pair)}/seed{seed}"
+    dataset = load_subset(config, pair, seed, data_root)
+    features = subset_features(config, dataset, out)
+    if f"weights/{tag}" not in state.done:
+        say(f"[{tag}] weights for γ = {', '.join(f'{g:g}' for g in config.gammas)}")
+        state.mark(f"weights/{tag}", weights_stage(config, pair, seed, dataset, features, out))
+    p_target = np.load(weights_path(out, pair, seed, config.wfid_gamma()), allow_pickle=False)
+    for model in config.models():
+        run_dir = run_dir_of(out, pair, seed, model)
+        if f"train/{tag}/{model}" not in state.done:
+            say(f"[{tag}] training {model}")
+            train_model(run_dir, dataset, model_weights(out, pair, seed, model), train_config_of(config, seed), data_root)
+            state.mark(f"train/{tag}/{model}", {"run_dir": str(run_dir.relative_to(out))})
+        if f"eval/{tag}/{model}" not in state.done:
+            say(f"[{tag}] evaluating {model}")
+            result = evaluate_model(run_dir, dataset, features, p_target, eval_config_of(config, seed), out / "cache")
+            row = {"pair": pair_name(pair), "seed": seed, "model": model} | {k: result[k] for k in (*METRICS, "kid_std", "is_source", "embedder", "n_gen")}
+            state.mark(f"eval/{tag}/{model}", row)
+
+
+def table1_rows(done: dict) -> list[dict]:
+    return [row for key, rows in done.items() if key.startswith("weights/") for row in rows]
+
+
+def metric_rows(done: dict) -> list[dict]:
+    return [row for key, row in done.items() if key.startswith("eval/")]
+
+
+def summarise(rows: list[dict], metrics=METRICS) -> list[dict]:
+    """Mean ± 95% CI over seeds for every (pair, model, metric)."""
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        for metric in metrics:
+            groups.setdefault((row["pair"], row["model"], metric), []).append(row.get(metric))
+    return [{"pair": pair, "model": model, "metric": metric, "n": len(values), **dict(zip(("mean", "ci"), mean_ci(values)))}
+            for (pair, model, metric), values in groups.items()]
