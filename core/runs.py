@@ -155,8 +155,11 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
 def save_checkpoint(run_dir: Path, trainer) -> Path:
     from core.train import checkpoint_bytes
 
+    record = _read_json(Path(run_dir) / "config.json")
+    stamp = {"version": __version__, "train": asdict(trainer.config)}
+    stamp |= {key: record.get(key) for key in ("dataset_fingerprint", "weights_fingerprint")}
     path = Path(run_dir) / "checkpoints" / f"ckpt-{trainer.step:07d}.safetensors"
-    atomic_write_bytes(path, checkpoint_bytes(trainer, {"version": __version__}))
+    atomic_write_bytes(path, checkpoint_bytes(trainer, stamp))
     for old in checkpoint_paths(run_dir)[KEEP_CHECKPOINTS:]:
         old.unlink(missing_ok=True)
     return path

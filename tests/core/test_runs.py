@@ -78,6 +78,9 @@ def test_a_short_run_writes_every_file(data_root):
     assert [m["step"] for m in metrics] == [2, 4, 6]
     assert all(np.isfinite(m[k]) for m in metrics for k in ("loss_d", "loss_g", "wdist", "gp", "ms_per_step"))
     assert [p.name for p in runs.checkpoint_paths(run_dir)] == ["ckpt-0000006.safetensors", "ckpt-0000004.safetensors"]
+    _, meta = read_checkpoint(runs.checkpoint_paths(run_dir)[0].read_bytes())
+    assert meta["step"] == 6 and meta["train"] == record["train"] and meta["version"] == __version__
+    assert meta["dataset_fingerprint"] == record["dataset_fingerprint"]
     grids = sorted(p.name for p in (run_dir / "samples").glob("*.png"))
     assert grids == ["step-0000002.png", "step-0000004.png", "step-0000006.png"]
     p = np.load(run_dir / "weights.npy")
