@@ -57,26 +57,35 @@ def _umap_fit_transform(features: np.ndarray, config: ProjectionConfig) -> np.nd
     return coords
 
 
-def warmup() -> None:
-    """Compile UMAP's numba code on a tiny problem (blocking). Sets `is_warm()`."""
-    rng = np.random.default_rng(0)
-    _umap_fit_transform(rng.normal(size=(40, 8)).astype(np.float32), ProjectionConfig(n_neighbors=5))
+def warmup(features: np.ndarray | None = None, cache_dir: str | Path | None = None) -> None:
+    """Compile UMAP's numba code (blocking); sets `is_warm()`.
+
+    With features, the real layout is computed and cached (so the first map is a cache hit);
+    otherwise a tiny random problem is used.
+    """
+    if features is not None and len(features) >= 4:
+        project(features, ProjectionConfig(), cache_dir)
+    else:
+        rng = np.random.default_rng(0)
+        _umap_fit_transform(rng.normal(size=(40, 8)).astype(np.float32), ProjectionConfig(n_neighbors=5))
     _WARM.set()
 
 
-def start_warmup() -> threading.Thread:
-    """Start `warmup()` on a daemon thread once per process; return the thread."""
+def start_warmup(features: np.ndarray | None = None, cache_dir: str | Path | None = None) -> threading.Thread:
+    """Run `warmup(features, cache_dir)` on a daemon thread; at most one warm-up runs at a time."""
     with _WARM_LOCK:
-        if not _WARM_THREAD:
-            thread = threading.Thread(target=_warmup_quietly, name="umap-warmup", daemon=True)
-            thread.start()
-            _WARM_THREAD.append(thread)
-        return _WARM_THREAD[0]
+        if _WARM_THREAD and (_WARM_THREAD[0].is_alive() or (is_warm() and features is None)):
+            return _WARM_THREAD[0]
+        thread = threading.Thread(target=_warmup_quietly, args=(features, cache_dir), name="umap-warmup",
+                                  daemon=True)
+        thread.start()
+        _WARM_THREAD[:] = [thread]
+        return thread
 
 
-def _warmup_quietly() -> None:
+def _warmup_quietly(features, cache_dir) -> None:
     try:
-        warmup()
+        warmup(features, cache_dir)
     except Exception:  # a failed warm-up only means the first real call compiles instead
         pass
 

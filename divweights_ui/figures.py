@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-WEIGHT_SCALE = "Viridis"
+LOG2_RANGE = 6  # map colours saturate at 1/64× and 64× the uniform weight
 FONT = dict(size=13)
 
 
@@ -15,6 +15,13 @@ def _layout(fig, title: str, height: int = 340):
                       margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
+
+
+def _times(log2_value: int) -> str:
+    """2 -> '4×', -2 -> '1/4×', 0 -> '1× (uniform)'."""
+    if log2_value == 0:
+        return "1× uniform"
+    return f"{2 ** log2_value}×" if log2_value > 0 else f"1/{2 ** -log2_value}×"
 
 
 def empty_figure(message: str, height: int = 300):
@@ -118,14 +125,19 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, p: np.ndarray | None, la
     customdata[:, 1] = list(labels)
     customdata[:, 2] = np.round(rel, 3)
     customdata[:, 3] = list(thumbs_b64)
+    # colour on a log2 scale: weights span orders of magnitude and 1× (uniform) sits in the middle
+    colour = np.clip(np.log2(np.maximum(rel, 1e-12)), -LOG2_RANGE, LOG2_RANGE)
+    ticks = np.arange(-LOG2_RANGE, LOG2_RANGE + 1, 2)
     fig = go.Figure(go.Scattergl(
         x=coords[indices, 0], y=coords[indices, 1], mode="markers", customdata=customdata,
-        marker=dict(color=rel, colorscale=WEIGHT_SCALE, size=sizes, opacity=0.85,
-                    colorbar=dict(title="weight<br>× uniform"), showscale=True),
-        hovertemplate="#%{customdata[0]} · %{customdata[1]}<br>weight %{customdata[2]}× uniform<extra></extra>",
+        marker=dict(color=colour, colorscale="RdBu_r", cmin=-LOG2_RANGE, cmax=LOG2_RANGE, cmid=0, size=sizes,
+                    opacity=0.85, showscale=True, line=dict(width=0.3, color="#333"),
+                    colorbar=dict(title="weight<br>× uniform", tickvals=ticks,
+                                  ticktext=[_times(t) for t in ticks])),
+        hoverinfo="none",  # the page script shows a tooltip with the thumbnail, index, label and weight
     ))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_yaxes(visible=False)
     _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n:,} points shown)", 560)
     fig.update_layout(dragmode="lasso", clickmode="event+select", hovermode="closest")
     return fig

@@ -61,6 +61,10 @@ def _cache(data_root: Path, kind: str) -> Path:
     return Path(data_root) / "cache" / kind
 
 
+def map_cache_dir(data_root: Path) -> Path:
+    return _cache(data_root, "umap")
+
+
 def _user_error(exc: BaseException) -> gr.Error:
     """A core exception as a one-sentence gr.Error (the session is left as it was)."""
     message = str(exc).strip() or exc.__class__.__name__
@@ -267,6 +271,15 @@ def dataset_summary(session: Session) -> str:
     return "\n".join(lines)
 
 
+def dataset_preview(session: Session, *, data_root: Path, count: int = 24) -> list[tuple[str, str]]:
+    """A fixed random handful of images, so people see what they loaded."""
+    if session.dataset is None:
+        return []
+    n = len(session.dataset)
+    indices = np.sort(np.random.default_rng(0).choice(n, size=min(count, n), replace=False))
+    return _gallery(session, indices, data_root, None)
+
+
 def notices_markdown(session: Session) -> str:
     notes = list(session.notices)
     if session.embedder == "pixels":
@@ -321,7 +334,7 @@ def weights_numbers(result, running: bool = False) -> str:
     vs_weighted = last.get("vs", result.vs_final) if running else result.vs_final
     change = (vs_weighted / result.vs_uniform - 1) * 100 if result.vs_uniform else 0.0
     ess = last.get("ess", weights_inspect.effective_sample_size(result.p))
-    status = "⏳ optimising…" if running else ("⏹ stopped early" if result.stopped else "✅ done")
+    status = "optimising…" if running else ("stopped early" if result.stopped else "done")
     return (f"<div id='vs-line'>Vendi Score: uniform <b id='vs-uniform'>{result.vs_uniform:.3f}</b> → "
             f"weighted <b id='vs-weighted'>{vs_weighted:.3f}</b> ({change:+.1f}%)</div>\n\n"
             f"γ = {result.config.gamma:.2f} · entropy {last.get('entropy', float('nan')):.3f} nats "
@@ -475,7 +488,7 @@ def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *,
     """-> (session, plotly map, note markdown). method: 'UMAP', 'PCA' or 'auto' (UMAP when ready)."""
     features = _require_features(session)
     method = (method or "auto").lower()
-    cache_dir = _cache(data_root, "umap")
+    cache_dir = map_cache_dir(data_root)
     note = ""
     if method == "auto":
         ready = projection.is_warm() or projection.has_cached(features, projection.ProjectionConfig(), cache_dir)
@@ -503,11 +516,12 @@ def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *,
     return session, figure, note.strip()
 
 
-def recolour_map(session: Session, size_by_weight: bool, max_points, *, data_root: Path):
-    """Redraw the map with the current weights, keeping its layout ('auto' if none yet)."""
+def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, *, data_root: Path):
+    """Redraw the map after new weights or data without waiting: UMAP only once it is ready."""
     if session.features is None:
         return session, figures.empty_figure("Load a dataset to see its map."), ""
-    return draw_map(session, session.coords_method or "auto", size_by_weight, max_points, data_root=data_root)
+    return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points,
+                    data_root=data_root)
 
 
 def select_points(session: Session, indices_text: str, *, data_root: Path):

@@ -69,6 +69,12 @@ def _optional_tab(module_name: str, builder: str, title: str, state, data_root: 
         getattr(module, builder)(state, data_root)
 
 
+def _source_fields(source_kind: str):
+    """Show only the input that matches where the images come from."""
+    return (gr.update(visible=source_kind == h.SOURCES[0]), gr.update(visible=source_kind == h.SOURCES[1]),
+            gr.update(visible=source_kind == h.SOURCES[2]))
+
+
 def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
     """The studio as a gr.Blocks. default: "auto" (best built-in), a StartupChoice, or None (empty).
 
@@ -79,7 +85,8 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
     data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
     choice = h.default_choice(data_root) if default == "auto" else default
     start = h.initial_session(data_root, choice)
-    projection.start_warmup()  # compile UMAP while the first visitor looks at the page
+    # compile UMAP (and lay out the start dataset, cached) while the first visitor looks at the page
+    projection.start_warmup(start.features, h.map_cache_dir(data_root))
     bind = functools.partial  # handlers get the data root as a keyword
     wc = WeightsConfig()
 
@@ -101,14 +108,16 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                                                   info=HELP["per_class"], precision=0, minimum=0)
                             seed = gr.Number(value=0, label="Seed", info=HELP["seed"], precision=0)
                         upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
-                                         file_types=[".zip", ".npy", ".npz"])
+                                         file_types=[".zip", ".npy", ".npz"], visible=False)
                         folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
-                                            placeholder="my_images")
+                                            placeholder="my_images", visible=False)
                         embedder = gr.Dropdown(list(h.EMBEDDERS), value=choice.embedder if choice else "pixels",
                                                allow_custom_value=True, label="Embedder", info=HELP["embedder"])
                         load_btn = gr.Button("Load dataset", variant="primary")
                     with gr.Column(scale=3):
                         summary = gr.Markdown(h.dataset_summary(start), elem_id="dw-summary")
+                        preview = gr.Gallery(label="A few of the images", columns=8, elem_id="dw-preview",
+                                             object_fit="contain", height=None)
             with gr.Tab("Weights"):
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",
@@ -133,11 +142,11 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                     batch = gr.Number(value=64, label="Batch size", info=HELP["batch"], precision=0, minimum=1)
                     inspect_btn = gr.Button("Refresh")
                 stats = gr.Markdown(elem_id="dw-stats")
-                with gr.Row():
-                    top_gallery = gr.Gallery(label="Most favoured (highest weight)", columns=6, height="auto",
-                                             elem_id="dw-top", object_fit="contain")
-                    bottom_gallery = gr.Gallery(label="Least favoured (lowest weight)", columns=6, height="auto",
-                                                elem_id="dw-bottom", object_fit="contain")
+                gr.Markdown("Captions: **#index · class · weight** (× the uniform share; 2× = drawn twice as often).")
+                top_gallery = gr.Gallery(label="Most favoured (highest weight): drawn more often", columns=12,
+                                         elem_id="dw-top", object_fit="contain", height=None)
+                bottom_gallery = gr.Gallery(label="Least favoured (lowest weight): drawn less often", columns=12,
+                                            elem_id="dw-bottom", object_fit="contain", height=None)
                 with gr.Row():
                     hist = gr.Plot(label="Weight histogram")
                     mass = gr.Plot(label="Mass per class")
@@ -170,13 +179,15 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                 _optional_tab("compare_tab", "build_compare_tab", "Compare", state, data_root)
 
         # ---- wiring
+        source_kind.change(_source_fields, inputs=[source_kind], outputs=[builtin, upload, folder], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
-        recolour_io = dict(inputs=[state, size, max_points], outputs=[state, map_plot, map_note])
+        recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
 
         (load_btn.click(bind(h.load_dataset, data_root=data_root), api_name="load_dataset",
                         inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
                         outputs=[state, summary, notice], **GPU)
+         .success(bind(h.dataset_preview, data_root=data_root), inputs=[state], outputs=[preview], **INTERNAL)
          .success(bind(h.compute_weights, data_root=data_root), **weights_io, **GPU, **INTERNAL)
          .success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
          .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
@@ -199,7 +210,8 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
         export_btn.click(bind(h.export, data_root=data_root), api_name="export_weights",
                          inputs=[state, export_batch], outputs=[files, snippet])
 
-        (demo.load(h.show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
+        (demo.load(bind(h.dataset_preview, data_root=data_root), inputs=[state], outputs=[preview], **INTERNAL)
+         .then(h.show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
          .then(bind(h.top_bottom_if_weighted, data_root=data_root), **inspect_io, **INTERNAL)
          .then(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
     return demo

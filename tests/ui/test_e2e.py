@@ -1,0 +1,119 @@
+"""The studio in headless Chromium: open, wait for the default dataset, move γ, compute, see the VS
+change and both galleries, hover the map (thumbnail tooltip) and lasso a region (selection gallery).
+
+Screenshots go to test-artifacts/ (gitignored). Skips only when Debian's chromium is missing.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from divweights_ui import handlers as h
+from divweights_ui.layout import build_demo
+from divweights_ui.serving import launch_kwargs
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    demo = build_demo(root, h.StartupChoice("digits", (0, 1), 60, steps=10), extra_tabs=False)
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True)
+
+
+def _tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title).click()
+
+
+def _vs_weighted(page) -> float:
+    return float(page.locator("#vs-weighted").inner_text())
+
+
+def test_studio_end_to_end(page):
+    # 1. the default dataset is already loaded, embedded and weighted
+    page.locator("#dw-summary").get_by_text("120 images").wait_for()
+    page.locator("#dw-notice").get_by_text("raw pixels").wait_for()
+    _shot(page, "1-dataset")
+
+    # 2. move γ, compute, the weighted VS changes and streams to completion
+    _tab(page, "Weights")
+    page.locator("#vs-weighted").wait_for()
+    before = _vs_weighted(page)
+    gamma_box = page.locator("#dw-gamma input[type=number]")
+    gamma_box.fill("1")
+    gamma_box.press("Enter")
+    page.locator("#dw-compute").click()
+    page.locator("#dw-numbers").get_by_text("γ = 1.00").wait_for()
+    page.locator("#dw-numbers").get_by_text("done").wait_for()
+    after = _vs_weighted(page)
+    assert after > before  # γ=1 pushes diversity further than the default 0.8
+    _shot(page, "2-weights")
+
+    # 3. both galleries render, with index/label/weight captions
+    _tab(page, "Inspect")
+    for gallery in ("#dw-top", "#dw-bottom"):
+        page.locator(f"{gallery} img").first.wait_for()
+        assert page.locator(f"{gallery} img").count() == 12
+    assert re.search(r"#\d+ · [01] · \d+\.\d\d×", page.locator("#dw-top").inner_text())
+    _shot(page, "3-inspect")
+
+    # 4. hovering a dot shows its thumbnail; a lasso fills the selection gallery
+    _tab(page, "Map")
+    page.locator("#dw-map .js-plotly-plot .scatterlayer, #dw-map .js-plotly-plot canvas").first.wait_for()
+    page.wait_for_function("() => { const gd = document.querySelector('#dw-map .js-plotly-plot');"
+                           " return gd && gd.__dwBound && gd._fullLayout && gd._fullData && gd._fullData[0] && gd._fullData[0].x.length > 0; }")
+    point = page.evaluate("""() => {
+        const gd = document.querySelector('#dw-map .js-plotly-plot');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        const i = 0;
+        return {x: box.left + xa._offset + xa.l2p(gd._fullData[0].x[i]), y: box.top + ya._offset + ya.l2p(gd._fullData[0].y[i]),
+                left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
+    }""")
+    page.mouse.move(point["x"] + 40, point["y"] + 40)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    tip = page.locator("#dw-tip")
+    tip.wait_for(state="visible")
+    assert tip.locator("img").count() == 1 and "weight" in tip.inner_text()
+    _shot(page, "4-map-hover")
+
+    left, top, w, h = point["left"], point["top"], point["w"], point["h"]
+    page.mouse.move(left + 2, top + 2)
+    page.mouse.down()
+    for x, y in [(left + w - 2, top + 2), (left + w - 2, top + h - 2), (left + 2, top + h - 2), (left + 2, top + 4)]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.locator("#dw-selected img").first.wait_for()
+    assert re.match(r"\d", page.locator("#dw-selection textarea, #dw-selection input").first.input_value())
+    _shot(page, "5-map-selection")
