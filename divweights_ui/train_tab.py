@@ -144,13 +144,14 @@ def runs_table(data_root: Path) -> list[list]:
 
 def loss_figure(data_root: Path, run_ids: list[str]):
     """Critic's Wasserstein estimate and generator loss per logged step, one colour per run."""
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Wasserstein estimate (critic)", "Generator loss"))
     for index, run_id in enumerate(run_ids):
         metrics = runs.read_metrics(runs.runs_root(data_root) / run_id)
         steps = [m["step"] for m in metrics]
-        colour = f"hsl({(index * 67) % 360},65%,45%)"
+        colour = qualitative.D3[index % len(qualitative.D3)]
         for col, key in ((1, "wdist"), (2, "loss_g")):
             figure.add_scatter(x=steps, y=[m[key] for m in metrics], name=run_id, legendgroup=run_id,
                                showlegend=col == 1, line={"color": colour}, row=1, col=col)

@@ -176,14 +176,17 @@ def _weights_file(user_path: str, n: int) -> np.ndarray:
 
 
 def _diversity_weights(dataset, gamma: float, embedder: str) -> np.ndarray:
-    from core.embed import EmbedConfig, embed_cached
+    from core.embed import EmbedConfig, WeightsUnavailable, embed_cached
     from core.weights import optimise_weights
 
     if not 0.0 <= gamma <= 1.0:
         raise UserError(f"--gamma must lie in [0, 1] (got {gamma})")
     model, _, pretrained = embedder.partition("/")
     config = EmbedConfig(model=model, pretrained=pretrained or EmbedConfig.pretrained)
-    features, _ = embed_cached(dataset, config)
+    try:
+        features, _ = embed_cached(dataset, config)
+    except WeightsUnavailable as exc:
+        raise UserError(str(exc)) from None
     result = optimise_weights(features, gamma=gamma)
     print(f"diversity weights γ={gamma:g} ({config.describe()}): VS {result.vs_uniform:.3f} -> {result.vs_final:.3f}")
     return result.p
