@@ -153,6 +153,78 @@ def generate_images(generator, n: int, seed: int = 0, batch_size: int = 500, dev
     return images.permute(0, 2, 3, 1).numpy()
 
 
+# --- training runs ----------------------------------------------------------------------------
+
+
+def run_dataset(run_dir: Path, data_root=None):
+    """Rebuild the dataset a run trained on from its saved spec, checked against its fingerprint."""
+    import json
+
+    from core.datasets import load_dataset
+    from core.runs import read_config
+
+    record = read_config(run_dir)
+    spec = record.get("dataset", {})
+    spec_file = Path(run_dir) / "dataset_spec.json"  # written by the study beside its runs
+    if "classes" not in spec and spec_file.exists():
+        spec = json.loads(spec_file.read_text())
+    classes = tuple(spec["classes"]) if spec.get("classes") else None
+    dataset = load_dataset(spec["source"], data_root, classes=classes, per_class=spec.get("per_class"), seed=spec.get("seed", 0))
+    if dataset.fingerprint != record.get("dataset_fingerprint"):
+        raise ValueError(f"the dataset of {Path(run_dir).name} changed since training (fingerprint differs); "
+                         "evaluate it against the data it was trained on")
+    return dataset
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    config: EvalConfig | None = None,
+    dataset=None,
+    p_target: np.ndarray | None = None,
+    features_real: np.ndarray | None = None,
+    data_root=None,
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """Sample `config.n_samples` images from a run's newest checkpoint and score them.
+
+    wFID is measured against `p_target` (default: the run's own weights.npy, uniform for a
+    baseline). Writes `eval.json` and `eval_grid.png` (first 64 samples) into the run folder.
+    """
+    from core import runs
+    from core.storage import atomic_write_bytes, atomic_write_json, default_data_root
+
+    config, run_dir = config or EvalConfig(), Path(run_dir)
+    dataset = dataset if dataset is not None else run_dataset(run_dir, data_root)
+    if p_target is None:
+        p_target = np.load(run_dir / "weights.npy", allow_pickle=False)
+    generator = runs.load_generator(run_dir, config.device or "cpu")
+    images = generate_images(generator, config.n_samples, config.seed, config.batch_size)
+    cache_dir = Path(cache_dir) if cache_dir else Path(data_root or default_data_root()) / "cache"
+    result = evaluate_samples(images, dataset, p_target, config=config, features_real=features_real, cache_dir=cache_dir)
+    record = runs.read_config(run_dir)
+    result |= {"run_id": run_dir.name, "step": runs.read_status(run_dir).get("step"), "weights": record.get("weights")}
+    atomic_write_json(run_dir / "eval.json", result)
+    atomic_write_bytes(run_dir / "eval_grid.png", png_bytes(tile_grid(images[:64])))
+    return result
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """(H, W, C) uint8 -> PNG file bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tile_grid(images: np.ndarray, cols: int = 8, pad: int = 1) -> np.ndarray:
+    from core.study_figures import tile_grid as tile
+
+    return tile(images, cols, pad)
+
+
 # --- summaries over seeds -------------------------------------------------------------------
 
 

@@ -184,34 +184,11 @@ def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data
         raise RuntimeError(f"training {Path(run_dir).name} ended {state}: {message}")
 
 
-def load_generator(run_dir: Path):
-    """The trained generator of a finished run, on the CPU, in eval mode."""
-    from core import runs
-
-    return runs.load_generator(run_dir)
-
-
 def evaluate_model(run_dir: Path, dataset, features_real: np.ndarray, p_target: np.ndarray | None, eval_config: EvalConfig, cache_dir: Path) -> dict:
-    """Sample, embed and score one trained model; writes eval.json and eval_grid.png in its run folder."""
-    from core.evaluate import evaluate_samples, generate_images
-    from core.study_figures import tile_grid
-    from core.storage import atomic_write_bytes
+    """Sample, embed and score one trained model (eval.json and eval_grid.png in its run folder)."""
+    from core.evaluate import evaluate_run
 
-    images = generate_images(load_generator(run_dir), eval_config.n_samples, eval_config.seed, eval_config.batch_size)
-    result = evaluate_samples(images, dataset, p_target, config=eval_config, features_real=features_real, cache_dir=cache_dir)
-    atomic_write_json(run_dir / "eval.json", result)
-    atomic_write_bytes(run_dir / "eval_grid.png", _png_bytes(tile_grid(images[:64])))
-    return result
-
-
-def _png_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return evaluate_run(run_dir, eval_config, dataset, p_target, features_real, cache_dir=cache_dir)
 
 
 # --- the whole study ----------------------------------------------------------------------------
@@ -246,6 +223,8 @@ def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed:
         if f"train/{tag}/{model}" not in state.done:
             say(f"[{tag}] training {model}")
             train_model(run_dir, dataset, model_weights(out, pair, seed, model), train_config_of(config, seed), data_root)
+            spec = {"source": config.dataset, "classes": list(pair), "per_class": config.per_class, "seed": seed}
+            atomic_write_json(run_dir / "dataset_spec.json", spec)  # lets `core evaluate RUN_DIR` rebuild the subset
             state.mark(f"train/{tag}/{model}", {"run_dir": str(run_dir.relative_to(out))})
         if f"eval/{tag}/{model}" not in state.done:
             say(f"[{tag}] evaluating {model}")
