@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     root = default_data_root()
     out = resolve_under(root, args.out or Path("studies") / (config.dataset + ("-quick" if args.quick else "")))
     _check_dataset(config, root)
-    result = run_study(config, out, root, on_event=lambda message: print(message, flush=True))
+    try:
+        result = run_study(config, out, root, on_event=lambda message: print(message, flush=True))
+    except RuntimeError as exc:  # a model stopped or failed: finished steps stay recorded
+        print(f"error: {exc}\nrun the same command again to resume from {out / 'state.json'}", file=sys.stderr)
+        return 1
     print((out / "table1.md").read_text())
     print(f"report: {out / 'report.html'}")
     return 0 if result["metrics"] else 1

@@ -1,0 +1,277 @@
+"""The Compare tab: runs side by side (paper fig. 3 and 4), coverage and memorisation checks.
+
+Thin: every number comes from core.evaluate / core.compare; this module declares components,
+turns core results into figures and galleries, and wires two public endpoints:
+`compare_runs` (read what is on disk: grids, saved evaluations) and `evaluate_run` (sample and
+score the selected runs, then draw the coverage map, mass per class and nearest images).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from core import compare
+from core.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
+
+GPU = dict(concurrency_id="gpu", concurrency_limit=1)
+VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
+NEAREST_SHOWN = 4  # generated samples per run shown next to their nearest training image
+THUMB = 84  # pixels: small images are enlarged (nearest neighbour) so strokes stay visible
+
+INTRO = """Pick training runs to see them side by side. **Compare** shows their sample grids (the same
+latent batch in every run) and any saved evaluation; **Evaluate** samples each run and measures
+diversity (VS), fidelity and coverage (FID, precision/recall, IS, KID) and the distance to the
+diversity-weighted target (wFID). Seeds of the same model are pooled: mean ± 95% CI."""
+
+METRIC_HELP = {"vs": "diversity of the samples", "fid": "distance to the data", "wfid": "distance to the diversity-weighted data",
+               "precision": "samples that look real", "recall": "data the samples cover", "is": "class spread (nats)",
+               "kid": "unbiased distance to the data"}
+
+
+def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
+    """Components and events of the Compare tab; call inside `with gr.Tab("Compare"):`."""
+    data_root = Path(data_root)
+    bind = functools.partial
+    gr.Markdown(INTRO)
+    with gr.Row():
+        runs = gr.Dropdown(run_choices(data_root), multiselect=True, label="Runs", scale=5, elem_id="dw-compare-runs",
+                           info="Studio runs and runs of studies (python -m core study) under the data root.")
+        refresh = gr.Button("Refresh list", scale=1)
+    with gr.Row():
+        n_samples = gr.Number(value=2000, precision=0, minimum=50, label="Samples per run (evaluation)",
+                              info=f"The paper uses {EvalConfig().n_samples:,}; fewer is quicker and noisier.")
+        compare_btn = gr.Button("Compare", variant="primary")
+        evaluate_btn = gr.Button("Evaluate selected runs")
+    note = gr.Markdown(elem_id="dw-compare-note")
+    grids = gr.Gallery(label="Sample grids", columns=4, height="auto", object_fit="contain", elem_id="dw-compare-grids")
+    table = gr.Markdown(elem_id="dw-compare-table")
+    metric_plot = gr.Plot(label="Each metric per model")
+    with gr.Row():
+        coverage = gr.Plot(label="Coverage: generated samples on the data's map")
+        mass = gr.Plot(label="Probability mass per class")
+    nearest = gr.Gallery(label="Generated sample → nearest training image (memorisation check)", columns=8,
+                         height="auto", object_fit="contain")
+
+    refresh.click(bind(refresh_runs, data_root=data_root), inputs=None, outputs=runs, api_visibility="private")
+    compare_btn.click(bind(compare_runs, data_root=data_root), api_name="compare_runs",
+                      inputs=[session_state, runs], outputs=[grids, table, metric_plot, note])
+    evaluate_btn.click(bind(evaluate_runs, data_root=data_root), api_name="evaluate_run",
+                       inputs=[session_state, runs, n_samples],
+                       outputs=[grids, table, metric_plot, coverage, mass, nearest, note], **GPU)
+
+
+# --- handlers ---------------------------------------------------------------------------------------
+
+
+def run_choices(data_root: Path) -> list[tuple[str, str]]:
+    """(label shown, path relative to the data root) for every run."""
+    choices = []
+    for run in compare.comparable_runs(data_root):
+        relative = str(Path(run["path"]).relative_to(data_root))
+        mark = " ✓ evaluated" if run["evaluated"] else ""
+        choices.append((f"{relative} — {run['label']} ({run['state']}){mark}", relative))
+    return choices
+
+
+def refresh_runs(*, data_root: Path):
+    return gr.Dropdown(choices=run_choices(data_root))
+
+
+def _selected_dirs(selected, data_root: Path) -> list[Path]:
+    from core.storage import resolve_under
+
+    if not selected:
+        raise gr.Error("Pick at least one run.")
+    try:
+        dirs = [resolve_under(data_root, name) for name in ([selected] if isinstance(selected, str) else selected)]
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+    missing = [d.name for d in dirs if not (d / "config.json").exists()]
+    if missing:
+        raise gr.Error(f"Not a training run: {', '.join(missing)}. Refresh the list.")
+    return dirs
+
+
+def compare_runs(session, selected, *, data_root: Path):
+    """Grids and saved evaluations of the selected runs (reads files only: quick)."""
+    run_dirs = _selected_dirs(selected, data_root)
+    evaluations = compare.load_evaluations(run_dirs)
+    waiting = [d.name for d in run_dirs if not (d / "eval.json").exists()]
+    note = f"Not evaluated yet: {', '.join(waiting)} — press **Evaluate selected runs**." if waiting else ""
+    return grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), note
+
+
+def evaluate_runs(session, selected, n_samples, *, data_root: Path, progress=gr.Progress()):
+    """Sample and score each selected run (eval.json), then the coverage views of those trained
+    on the same data as the first one."""
+    from core.evaluate import evaluate_run, real_features, run_dataset
+
+    run_dirs = _selected_dirs(selected, data_root)
+    config = _eval_config(session, n_samples)
+    try:
+        dataset = run_dataset(run_dirs[0], data_root)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise gr.Error(f"Cannot rebuild the data of {run_dirs[0].name}: {exc}") from None
+    cache = data_root / "cache"
+    features_real = real_features(dataset, config, cache / "embeddings")
+    same_data = [d for d in run_dirs if _fingerprint(d) == dataset.fingerprint]
+    p_target = _target_weights(session, dataset)
+    for i, run_dir in enumerate(same_data):
+        progress(i / len(same_data), desc=f"evaluating {run_dir.name}")
+        evaluate_run(run_dir, config, dataset, p_target, features_real, data_root, cache)
+    skipped = [d.name for d in run_dirs if d not in same_data]
+    views = coverage_views(same_data, dataset, features_real, p_target, config)
+    evaluations = compare.load_evaluations(run_dirs)
+    note = _evaluate_note(config, p_target is not None and session is not None, skipped, views[3])
+    return (grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), *views[:3], note)
+
+
+def _eval_config(session, n_samples) -> EvalConfig:
+    """Metrics use the embedder of the session's weights when one is loaded (else pixels)."""
+    embedder = getattr(session, "embedder", "") or "pixels"
+    model, _, pretrained = embedder.partition("/")
+    if model == "precomputed":
+        model, pretrained = "pixels", ""
+    n = int(n_samples or 0)
+    if n < 50:
+        raise gr.Error("Use at least 50 samples per run.")
+    return EvalConfig(embedder=model, pretrained=pretrained or EvalConfig.pretrained, n_samples=n,
+                      kid_subset_size=min(EvalConfig.kid_subset_size, n))
+
+
+def _fingerprint(run_dir: Path) -> str | None:
+    from core.runs import read_config
+
+    return read_config(run_dir).get("dataset_fingerprint")
+
+
+def _target_weights(session, dataset) -> np.ndarray | None:
+    """The session's current diversity weights when they belong to this dataset, else None
+    (each run is then measured against its own sampling weights)."""
+    if session is None or getattr(session, "dataset", None) is None:
+        return None
+    if session.dataset.fingerprint != dataset.fingerprint:
+        return None
+    return session.current_p()
+
+
+def _evaluate_note(config: EvalConfig, session_target: bool, skipped: list[str], map_method: str) -> str:
+    target = "the diversity weights on the Weights tab" if session_target else "each run's own training weights"
+    lines = [f"Features: **{config.embedder_name()}**; wFID measured against {target}. "
+             f"Map: **{map_method}** fitted on the real data."]
+    if map_method == "PCA":
+        lines.append("(PCA is used until UMAP has been compiled in this process — draw a UMAP on the Map tab once.)")
+    if skipped:
+        lines.append(f"Skipped (trained on different data than the first run): {', '.join(skipped)}.")
+    return " ".join(lines)
+
+
+# --- views --------------------------------------------------------------------------------------------
+
+
+def grid_gallery(run_dirs: list[Path]) -> list[tuple[str, str]]:
+    items = []
+    for run_dir in run_dirs:
+        grid = compare.latest_grid(run_dir)
+        if grid is not None:
+            items.append((str(grid), f"{compare.run_label(run_dir)} · {run_dir.name} · {grid.stem}"))
+    return items
+
+
+def table_markdown(evaluations: list[dict]) -> str:
+    if not evaluations:
+        return "*No saved evaluations for these runs yet.*"
+    head = "| model | embedder | seeds | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in METRICS) + " |"
+    lines = [head, "|" + "---|" * (3 + len(METRICS))]
+    for row in compare.metric_table(evaluations):
+        cells = [_mean_ci(*row[m]) for m in METRICS]
+        lines.append(f"| {row['model']} | {row['embedder']} | {row['n_seeds']} | " + " | ".join(cells) + " |")
+    legend = "; ".join(f"**{m}**: {text}" for m, text in METRIC_HELP.items())
+    return "\n".join(lines) + f"\n\nMean ± 95% CI over seeds (± 0 for a single run). {legend}."
+
+
+def _mean_ci(mean: float, ci: float) -> str:
+    return "–" if not np.isfinite(mean) else f"{mean:.4g} ± {ci:.2g}"
+
+
+def metrics_figure(evaluations: list[dict]):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = compare.metric_table(evaluations)
+    figure = make_subplots(rows=2, cols=4, subplot_titles=[f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in METRICS])
+    for i, metric in enumerate(METRICS):
+        figure.add_trace(go.Scatter(
+            x=[r["model"] for r in rows], y=[r[metric][0] for r in rows], mode="markers",
+            error_y={"type": "data", "array": [r[metric][1] for r in rows]}, showlegend=False,
+            marker={"size": 9, "color": "#6d28d9"}), row=i // 4 + 1, col=i % 4 + 1)
+    figure.update_layout(height=520, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    return figure
+
+
+def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfig):
+    """(coverage map, mass per class, nearest-image gallery, map method) for runs on one dataset."""
+    from core import projection
+    from core.evaluate import embed_images, generate_images
+    from core.runs import load_generator
+
+    images, features = {}, {}
+    for run_dir in run_dirs:
+        label = compare.run_label(run_dir)
+        sample = generate_images(load_generator(run_dir, config.device or "cpu"), VIS_SAMPLES, seed=config.seed + 1)
+        embedded = embed_images(sample, config)
+        images[label] = np.concatenate([images[label], sample]) if label in images else sample  # seeds pooled
+        features[label] = np.concatenate([features[label], embedded]) if label in features else embedded
+    method = "umap" if projection.is_warm() else "pca"
+    real_xy, gen_xy, method_name = compare.shared_map(features_real, features, method)
+    mass = None
+    if dataset.labels is not None:
+        mass = mass_figure(*compare.class_mass_rows(dataset.labels, p_target, features_real, features), dataset.class_names)
+    return coverage_figure(real_xy, gen_xy, method_name), mass, nearest_gallery(images, features, features_real, dataset), method_name
+
+
+def coverage_figure(real_xy: np.ndarray, gen_xy: dict[str, np.ndarray], method: str):
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scattergl(x=real_xy[:, 0], y=real_xy[:, 1], mode="markers", name="training data",
+                                    marker={"size": 4, "color": "#bbb"}))
+    for label, xy in gen_xy.items():
+        figure.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, marker={"size": 5, "opacity": 0.7}))
+    figure.update_layout(title=f"{method} of the training data; generated samples placed on it", height=460,
+                         template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    return figure
+
+
+def mass_figure(classes: list[int], shares: dict[str, np.ndarray], class_names: list[str] | None):
+    import plotly.graph_objects as go
+
+    names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
+    figure = go.Figure([go.Bar(x=names, y=share, name={"data": "data (uniform)", "target": "diversity-weighted target"}.get(k, k))
+                        for k, share in shares.items()])
+    figure.update_layout(barmode="group", yaxis_title="share of probability mass", height=460, template="plotly_white",
+                         title="Data vs weighted target vs each model (samples labelled by nearest training image)",
+                         margin=dict(l=40, r=20, t=50, b=40))
+    return figure
+
+
+def nearest_gallery(images: dict[str, np.ndarray], features: dict[str, np.ndarray], features_real, dataset):
+    from core.evaluate import nearest_real
+
+    items = []
+    for label, sample in images.items():
+        nearest = nearest_real(features[label][:NEAREST_SHOWN], features_real)
+        for image, index in zip(sample[:NEAREST_SHOWN], nearest):
+            items += [(_thumb(image), f"{label}: generated"), (_thumb(dataset.images[index]), f"nearest: {dataset.ids[index]}")]
+    return items
+
+
+def _thumb(image: np.ndarray):
+    from PIL import Image
+
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    scale = max(1, THUMB // max(picture.size))
+    return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)

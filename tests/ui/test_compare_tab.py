@@ -1,0 +1,55 @@
+import json
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from divweights_ui import compare_tab
+from divweights_ui.session import Session
+
+
+@pytest.fixture
+def trained_run(data_root):
+    from core.cli import main
+
+    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "2",
+            "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
+    assert main(args) == 0
+    return data_root / "runs" / "base"
+
+
+def test_the_tab_exposes_stable_endpoints(data_root):
+    with gr.Blocks() as demo:
+        state = gr.State(Session())
+        with gr.Tab("Compare"):
+            compare_tab.build_compare_tab(state, data_root)
+    public = {d["api_name"] for d in demo.get_config_file()["dependencies"] if d.get("api_visibility", "public") == "public"}
+    assert {"compare_runs", "evaluate_run"} <= public
+
+
+def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
+    choices = compare_tab.run_choices(data_root)
+    assert [value for _, value in choices] == ["runs/base"]
+    grids, table, figure, note = compare_tab.compare_runs(Session(), ["runs/base"], data_root=data_root)
+    assert len(grids) == 1 and "baseline" in grids[0][1]
+    assert "No saved evaluations" in table and "Evaluate" in note
+
+
+def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_root):
+    outputs = compare_tab.evaluate_runs(Session(), ["runs/base"], 60, data_root=data_root, progress=lambda *a, **k: None)
+    grids, table, figure, coverage, mass, nearest, note = outputs
+    saved = json.loads((trained_run / "eval.json").read_text())
+    assert saved["n_gen"] == 60 and "| baseline | pixels | 1 |" in table
+    assert len(coverage.data) == 2 and ("PCA" in note or "UMAP" in note)
+    bar_names = [bar.name for bar in mass.data]
+    assert bar_names == ["data (uniform)", "baseline"]
+    assert len(nearest) == 2 * compare_tab.NEAREST_SHOWN
+    for bar in mass.data:
+        assert np.asarray(bar.y).sum() == pytest.approx(1.0)
+
+
+def test_bad_selections_get_a_clear_message(data_root):
+    with pytest.raises(gr.Error, match="Pick at least one run"):
+        compare_tab.compare_runs(Session(), [], data_root=data_root)
+    with pytest.raises(gr.Error, match="outside the data root"):
+        compare_tab.compare_runs(Session(), ["../../etc"], data_root=data_root)
