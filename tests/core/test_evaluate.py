@@ -94,27 +94,15 @@ def test_nearest_real_and_class_mass():
 def trained_run(data_root):
     from core.cli import main
 
-    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "2",
+    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
             "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
     assert main(args) == 0
     return data_root / "runs" / "base"
 
 
-def test_evaluate_cli_scores_a_run_and_records_it(trained_run, capsys):
+def test_evaluate_cli_refuses_bad_input_then_scores_a_run(trained_run, data_root, capsys):
     import json
 
-    from core.cli import main
-
-    code = main(["evaluate", "base", "--n-samples", "50", "--kid-subsets", "2", "--kid-subset-size", "40"])
-    assert code == 0
-    saved = json.loads((trained_run / "eval.json").read_text())
-    assert saved["run_id"] == "base" and saved["n_gen"] == 50 and saved["embedder"] == "pixels"
-    assert saved["wfid"] == pytest.approx(saved["fid"])  # a baseline's own weights are uniform
-    assert (trained_run / "eval_grid.png").exists()
-    assert "base\t" in capsys.readouterr().out
-
-
-def test_evaluate_cli_refuses_bad_input_and_writes_nothing(trained_run, data_root, capsys):
     from core.cli import main
 
     assert main(["evaluate", "missing-run"]) == 2
@@ -123,3 +111,10 @@ def test_evaluate_cli_refuses_bad_input_and_writes_nothing(trained_run, data_roo
     assert main(["evaluate", "base", "--n-samples", "0"]) == 2
     assert not (trained_run / "eval.json").exists()
     assert "error:" in capsys.readouterr().err
+
+    assert main(["evaluate", "base", "--n-samples", "50", "--kid-subsets", "2", "--kid-subset-size", "40"]) == 0
+    saved = json.loads((trained_run / "eval.json").read_text())
+    assert saved["run_id"] == "base" and saved["n_gen"] == 50 and saved["embedder"] == "pixels"
+    assert saved["wfid"] == pytest.approx(saved["fid"])  # a baseline's own weights are uniform
+    assert (trained_run / "eval_grid.png").exists()
+    assert "base\t" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from divweights_ui.session import Session
 def trained_run(data_root):
     from core.cli import main
 
-    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "2",
+    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
             "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
     assert main(args) == 0
     return data_root / "runs" / "base"
