@@ -43,9 +43,16 @@ def relative_weights(p: np.ndarray) -> np.ndarray:
     return p * p.size
 
 
-def weight_histogram(p: np.ndarray, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram of relative weights n*p: (counts (bins,), edges (bins+1,)). Counts sum to n."""
+def weight_histogram(p: np.ndarray, bins: int = 40, log2: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of relative weights n*p: (counts (bins,), edges (bins+1,)). Counts sum to n.
+
+    log2=True bins log2(n*p) instead (0 = uniform, 1 = twice, -1 = half): diversity weights
+    span orders of magnitude, so a linear axis shows one spike. Weights below 2^-30 share the
+    lowest bin.
+    """
     rel = relative_weights(p)
+    if log2:
+        rel = np.log2(np.maximum(rel, 2.0**-30))
     low, high = float(rel.min()), float(rel.max())
     if high - low < 1e-12:  # all equal (e.g. uniform): one visible bar around the value
         low, high = low - 0.5, high + 0.5

@@ -77,19 +77,26 @@ def sweep_figure(gammas: Sequence[float], vs: Sequence[float], ess: Sequence[flo
                                                  line=dict(color="black", width=1)),
                                      hoverinfo="skip"))
     fig.update_xaxes(title_text="effective sample size (higher = closer to uniform)")
-    fig.update_yaxes(title_text="weighted Vendi Score (higher = more diverse)")
-    return _layout(fig, "γ trade-off: diversity vs how many examples still count", 380)
+    fig.update_yaxes(title_text="weighted Vendi Score")
+    _layout(fig, "γ trade-off: more diversity (up) costs effective sample size (left)", 400)
+    fig.update_layout(margin=dict(l=70, t=60))
+    return fig
 
 
-def histogram_figure(counts: np.ndarray, edges: np.ndarray):
-    """Bars of how many examples get each relative weight (1.0 = uniform share)."""
+def histogram_figure(counts: np.ndarray, log2_edges: np.ndarray):
+    """Bars of how many examples get each relative weight, on a log2 axis (0 = the uniform share)."""
     import plotly.graph_objects as go
 
-    centres = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color="#6d28d9",
-                           hovertemplate="weight ≈ %{x:.2f}× uniform<br>%{y} examples<extra></extra>"))
-    fig.add_vline(x=1.0, line=dict(color="#999", dash="dash"), annotation_text="uniform")
-    fig.update_xaxes(title_text="weight relative to uniform (n·p)")
+    centres = (log2_edges[:-1] + log2_edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(log2_edges), marker_color="#6d28d9",
+                           customdata=np.exp2(centres),
+                           hovertemplate="weight ≈ %{customdata:.3g}× uniform<br>%{y} examples<extra></extra>"))
+    fig.add_vline(x=0.0, line=dict(color="#999", dash="dash"), annotation_text="uniform")
+    low, high = int(np.floor(log2_edges[0])), int(np.ceil(log2_edges[-1]))
+    step = max(1, (high - low) // 8)
+    ticks = np.arange(low, high + 1, step)
+    fig.update_xaxes(title_text="weight relative to uniform (log scale)", tickvals=ticks,
+                     ticktext=[_times(int(t)).replace(" uniform", "") for t in ticks])
     fig.update_yaxes(title_text="examples")
     return _layout(fig, "How the weights are spread")
 

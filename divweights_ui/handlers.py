@@ -167,7 +167,8 @@ def _gallery(session: Session, indices, data_root: Path, p: np.ndarray | None) -
     paths = write_thumbnails(session.dataset.images, indices, folder, size=112)
     names = label_names(session.dataset, indices)
     n = len(session.dataset)
-    captions = [f"#{i} · {name}" + (f" · {p[i] * n:.2f}×" if p is not None else "")
+    # weight before the class name: gallery captions are cut at the thumbnail's width
+    captions = [f"#{i} · " + (f"{p[i] * n:.2f}× · " if p is not None else "") + name
                 for i, name in zip(indices, names)]
     return [(str(path), caption) for path, caption in zip(paths, captions)]
 
@@ -351,6 +352,39 @@ class _Running:
     vs_uniform: float
     vs_final: float = float("nan")
     stopped: bool = False
+    last_yield: float = 0.0  # time.monotonic() of the last streamed update
+
+
+def _streamed(run):
+    """Run `run(on_step, should_stop)` on a worker thread; yield each on_step row; return its result.
+
+    When the consumer stops early (Stop button, closed browser: gradio closes the generator),
+    should_stop() turns True and the worker ends cleanly before this generator finishes.
+    """
+    updates: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = run(updates.put, stop.is_set)
+        except Exception as exc:  # re-raised below, in the handler's thread
+            outcome["error"] = exc
+        finally:
+            updates.put(None)
+
+    worker = threading.Thread(target=work, name="weights", daemon=True)
+    worker.start()
+    try:
+        while (row := updates.get()) is not None:
+            yield row
+    finally:
+        stop.set()
+        worker.join()
+    if "error" in outcome:
+        error = outcome["error"]
+        raise _user_error(error) if isinstance(error, ValueError) else error
+    return outcome["result"]
 
 
 def compute_weights(session: Session, gamma, steps, lr, *, data_root: Path):
@@ -366,41 +400,35 @@ def compute_weights(session: Session, gamma, steps, lr, *, data_root: Path):
         result = session.weights[key]
         yield session, figures.progress_figure(result.history, result.vs_uniform, config.steps), weights_numbers(result)
         return
-    updates: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    outcome: dict = {}
 
-    def work() -> None:
-        try:
-            results = sweep_gamma(features, [config.gamma], cache_dir=_cache(data_root, "weights"),
-                                  steps=config.steps, lr=config.lr, on_step=updates.put, should_stop=stop.is_set)
-            outcome["result"] = results[config.gamma]
-        except Exception as exc:  # reported to the user below, in the handler's thread
-            outcome["error"] = exc
-        finally:
-            updates.put(None)
+    def run(on_step, should_stop):
+        return sweep_gamma(features, [config.gamma], cache_dir=_cache(data_root, "weights"), steps=config.steps,
+                           lr=config.lr, on_step=on_step, should_stop=should_stop)[config.gamma]
 
-    worker = threading.Thread(target=work, name="weights", daemon=True)
-    worker.start()
     running = _Running(np.full(len(features), 1.0 / len(features)), [], config, vendi_score(features))
-    last_yield = 0.0
-    try:
-        while (row := updates.get()) is not None:
-            running.history.append(row)
-            if time.monotonic() - last_yield > STREAM_EVERY_S:
-                last_yield = time.monotonic()
-                yield (session, figures.progress_figure(running.history, running.vs_uniform, config.steps),
-                       weights_numbers(running, running=True))
-    finally:
-        stop.set()  # client went away or the user pressed Stop: end the optimisation cleanly
-        worker.join()
-    if "error" in outcome:
-        raise _user_error(outcome["error"])
-    result = outcome["result"]
+    rows = _streamed(run)
+    while True:
+        try:
+            running.history.append(next(rows))
+        except StopIteration as done:
+            result = done.value
+            break
+        if len(running.history) == 1 or _due(running):
+            yield (session, figures.progress_figure(running.history, running.vs_uniform, config.steps),
+                   weights_numbers(running, running=True))
     if not result.stopped:
         session.weights[key] = result
         session.current_key = key
     yield session, figures.progress_figure(result.history, result.vs_uniform, config.steps), weights_numbers(result)
+
+
+def _due(running) -> bool:
+    """True at most once per STREAM_EVERY_S for this run (the browser cannot redraw faster)."""
+    now = time.monotonic()
+    if now - running.last_yield > STREAM_EVERY_S:
+        running.last_yield = now
+        return True
+    return False
 
 
 def show_weights(session: Session):
@@ -411,33 +439,59 @@ def show_weights(session: Session):
     return figures.progress_figure(result.history, result.vs_uniform, result.config.steps), weights_numbers(result)
 
 
-def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, data_root: Path, progress=gr.Progress()):
-    """γ sweep (batched, disk-cached) -> (session, trade-off figure, table markdown)."""
+def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, data_root: Path):
+    """Generator: γ sweep (one batched, disk-cached run) -> (session, trade-off figure, table markdown).
+
+    Streams a progress line while it runs; Stop or closing the page ends it cleanly.
+    """
     from core.weights import sweep_gamma
 
     features = _require_features(session)
-    gammas = parse_gammas(gammas_text)
     config = _weights_config(chosen_gamma, steps, lr)
+    gammas = sorted(set(parse_gammas(gammas_text)) | {config.gamma})  # the slider's γ is always marked
 
-    def on_step(row: dict) -> None:
-        progress(row["step"] / config.steps, desc=f"sweeping {len(gammas)} γ values")
+    def run(on_step, should_stop):
+        return sweep_gamma(features, gammas, cache_dir=_cache(data_root, "weights"), steps=config.steps,
+                           lr=config.lr, on_step=on_step, should_stop=should_stop)
 
-    try:
-        results = sweep_gamma(features, gammas, cache_dir=_cache(data_root, "weights"),
-                              steps=config.steps, lr=config.lr, on_step=on_step)
-    except ValueError as exc:
-        raise _user_error(exc) from exc
+    rows = _streamed(run)
+    running = _Running(None, [], config, float("nan"))
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration as done:
+            results = done.value
+            break
+        if _due(running):
+            yield session, gr.skip(), f"Sweeping {len(gammas)} γ values together: step {row['step']} of {config.steps}…"
+    if any(result.stopped for result in results.values()):
+        yield session, gr.skip(), "Sweep stopped before the end; nothing was kept."
+        return
     for gamma, result in results.items():
         session.weights[weights_key(gamma, config.steps, config.lr)] = result
+    yield (session, sweep_figure(results, gammas, config.gamma), sweep_table(results, gammas))
+
+
+def _entropy(p: np.ndarray) -> float:
+    return float(-(p * np.log(np.maximum(p, 1e-300))).sum())
+
+
+def sweep_figure(results: dict, gammas: list[float], chosen: float):
     ess = [weights_inspect.effective_sample_size(results[g].p) for g in gammas]
-    entropy = [float(-(results[g].p * np.log(np.maximum(results[g].p, 1e-300))).sum()) for g in gammas]
+    entropy = [_entropy(results[g].p) for g in gammas]
     vs = [results[g].vs_final for g in gammas]
-    figure = figures.sweep_figure(gammas, vs, ess, entropy, config.gamma if config.gamma in results else None)
+    return figures.sweep_figure(gammas, vs, ess, entropy, chosen if chosen in results else None)
+
+
+def sweep_table(results: dict, gammas: list[float]) -> str:
     table = ["| γ | weighted VS | ESS | entropy |", "|---|---|---|---|"]
-    table += [f"| {g:.2f} | {v:.3f} | {e:,.0f} | {h:.3f} |" for g, v, e, h in zip(gammas, vs, ess, entropy)]
+    for g in gammas:
+        p = results[g].p
+        table.append(f"| {g:.2f} | {results[g].vs_final:.3f} | {weights_inspect.effective_sample_size(p):,.0f} "
+                     f"| {_entropy(p):.3f} |")
     table.append(f"\nUniform VS: {results[gammas[0]].vs_uniform:.3f}. Every γ here is now cached: "
-                 "choosing it on the slider and pressing Compute returns at once.")
-    return session, figure, "\n".join(table)
+                 "set it on the slider and press Compute to use it at once.")
+    return "\n".join(table)
 
 
 # ----------------------------------------------------------------------------- inspect
@@ -451,7 +505,7 @@ def top_bottom(session: Session, k, batch_size, *, data_root: Path):
         raise gr.Error("Number of examples and batch size must be at least 1.", print_exception=False)
     p = result.p
     top, bottom = weights_inspect.top_bottom_indices(p, k)
-    counts, edges = weights_inspect.weight_histogram(p)
+    counts, edges = weights_inspect.weight_histogram(p, log2=True)
     labels = session.dataset.labels
     if labels is not None:
         mass = weights_inspect.class_mass(p, labels)

@@ -117,7 +117,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                     with gr.Column(scale=3):
                         summary = gr.Markdown(h.dataset_summary(start), elem_id="dw-summary")
                         preview = gr.Gallery(label="A few of the images", columns=8, elem_id="dw-preview",
-                                             object_fit="contain", height=None)
+                                             object_fit="contain", height=320)
             with gr.Tab("Weights"):
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",
@@ -126,7 +126,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                     lr = gr.Number(value=wc.lr, label="Learning rate", info=HELP["lr"], minimum=0)
                 with gr.Row():
                     compute_btn = gr.Button("Compute weights", variant="primary", elem_id="dw-compute")
-                    stop_btn = gr.Button("Stop", variant="stop")
+                    stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=160)
                 numbers = gr.Markdown(elem_id="dw-numbers")
                 gr.Markdown("*ESS (effective sample size) = how many equally-used images the weighted dataset is "
                             "worth. Diversity weights trade some ESS for a higher Vendi Score (diversity).*")
@@ -142,11 +142,13 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                     batch = gr.Number(value=64, label="Batch size", info=HELP["batch"], precision=0, minimum=1)
                     inspect_btn = gr.Button("Refresh")
                 stats = gr.Markdown(elem_id="dw-stats")
-                gr.Markdown("Captions: **#index · class · weight** (× the uniform share; 2× = drawn twice as often).")
-                top_gallery = gr.Gallery(label="Most favoured (highest weight): drawn more often", columns=12,
-                                         elem_id="dw-top", object_fit="contain", height=None)
-                bottom_gallery = gr.Gallery(label="Least favoured (lowest weight): drawn less often", columns=12,
-                                            elem_id="dw-bottom", object_fit="contain", height=None)
+                gr.Markdown("Captions: **#index · weight · class**; the weight is × the uniform share "
+                            "(2× = drawn twice as often as without weights).")
+                with gr.Row():
+                    top_gallery = gr.Gallery(label="Most favoured (highest weight): drawn more often", columns=4,
+                                             elem_id="dw-top", object_fit="contain", height=480)
+                    bottom_gallery = gr.Gallery(label="Least favoured (lowest weight): drawn less often", columns=4,
+                                                elem_id="dw-bottom", object_fit="contain", height=480)
                 with gr.Row():
                     hist = gr.Plot(label="Weight histogram")
                     mass = gr.Plot(label="Mass per class")
@@ -165,7 +167,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                                            scale=4)
                     select_btn = gr.Button("Show selection", scale=1)
                 selection_note = gr.Markdown()
-                selection_gallery = gr.Gallery(label="Selected images", columns=10, height="auto",
+                selection_gallery = gr.Gallery(label="Selected images", columns=10, height=420,
                                                elem_id="dw-selected", object_fit="contain")
             with gr.Tab("Export"):
                 gr.Markdown("Save the weights for your own training code: a CSV for spreadsheets, a `.npy` "
@@ -195,9 +197,10 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                                     **weights_io, **GPU)
         (compute.success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
          .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
-        stop_btn.click(None, None, None, cancels=[compute], **INTERNAL)
-        sweep_btn.click(bind(h.sweep, data_root=data_root), api_name="sweep_gamma",
-                        inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table], **GPU)
+        sweeping = sweep_btn.click(bind(h.sweep, data_root=data_root), api_name="sweep_gamma",
+                                   inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table],
+                                   **GPU)
+        stop_btn.click(None, None, None, cancels=[compute, sweeping], **INTERNAL)
         inspect_btn.click(bind(h.top_bottom, data_root=data_root), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
         draw_btn.click(bind(h.draw_map, data_root=data_root), api_name="umap",

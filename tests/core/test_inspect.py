@@ -41,6 +41,11 @@ def test_histogram_counts_everything_in_relative_units():
     assert edges[0] == pytest.approx(p.min() * 100) and edges[-1] == pytest.approx(p.max() * 100)
     counts, edges = ins.weight_histogram(np.full(8, 1 / 8))  # degenerate: all equal
     assert counts.sum() == 8 and edges[0] < 1.0 < edges[-1]
+    counts, edges = ins.weight_histogram(np.full(8, 1 / 8), log2=True)  # uniform sits at log2(1) = 0
+    assert counts.sum() == 8 and edges[0] < 0.0 < edges[-1]
+    p = np.array([0.0, 0.25, 0.75])  # a zero weight still lands in the lowest bin
+    counts, edges = ins.weight_histogram(p, bins=4, log2=True)
+    assert counts.sum() == 3 and edges[0] == pytest.approx(-30) and edges[-1] == pytest.approx(np.log2(2.25))
 
 
 def test_class_mass_uniform_vs_weighted():

@@ -86,7 +86,7 @@ def test_studio_end_to_end(page):
     for gallery in ("#dw-top", "#dw-bottom"):
         page.locator(f"{gallery} img").first.wait_for()
         assert page.locator(f"{gallery} img").count() == 12
-    assert re.search(r"#\d+ · [01] · \d+\.\d\d×", page.locator("#dw-top").inner_text())
+    assert re.search(r"#\d+ · \d+\.\d\d× · [01]", page.locator("#dw-top").inner_text())
     _shot(page, "3-inspect")
 
     # 4. hovering a dot shows its thumbnail; a lasso fills the selection gallery

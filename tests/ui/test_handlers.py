@@ -100,6 +100,10 @@ def test_stopping_keeps_previous_weights(session, data_root):
     next(generator)  # first live update arrives
     generator.close()  # what gradio does on Stop or when the browser goes away
     assert session.current_key == before and len(session.weights) == 1
+    sweeping = h.sweep(session, "0.1, 0.9", 100000, 0.1, 0.1, data_root=data_root)
+    next(sweeping)
+    sweeping.close()
+    assert len(session.weights) == 1 and not any((data_root / "cache" / "weights").glob("*g0.9*"))
 
 
 def test_bad_weights_input(session, data_root):
@@ -111,8 +115,8 @@ def test_bad_weights_input(session, data_root):
 
 
 def test_sweep_marks_chosen_gamma_and_fills_the_cache(session, data_root):
-    session, figure, table = h.sweep(session, "0, 0.5, 1", 8, 0.1, 0.5, data_root=data_root,
-                                     progress=lambda *a, **k: None)
+    outputs, (session, figure, table) = _run(h.sweep(session, "0, 0.5, 1", 8, 0.1, 0.5, data_root=data_root))
+    assert "step 1 of 8" in outputs[0][2]  # progress streamed first
     assert list(figure.data[0].x) and len(figure.data[0].y) == 3
     assert figure.data[1].name.startswith("chosen γ=0.50")
     vs = list(figure.data[0].y)
@@ -121,14 +125,14 @@ def test_sweep_marks_chosen_gamma_and_fills_the_cache(session, data_root):
     outputs, _ = _run(h.compute_weights(session, 0.5, 8, 0.1, data_root=data_root))
     assert len(outputs) == 1  # the sweep already computed it
     with pytest.raises(gr.Error):
-        h.sweep(session, "0.2, 7", 8, 0.1, 0.5, data_root=data_root, progress=lambda *a, **k: None)
+        next(h.sweep(session, "0.2, 7", 8, 0.1, 0.5, data_root=data_root))
 
 
 def test_top_bottom_galleries_and_stats(session, data_root):
     top, bottom, hist, mass, stats = h.top_bottom(session, 5, 16, data_root=data_root)
     p = session.current_p()
     assert len(top) == len(bottom) == 5
-    weights_top = [float(caption.rsplit("·", 1)[1].strip(" ×")) for _, caption in top]
+    weights_top = [float(caption.split("·")[1].strip(" ×")) for _, caption in top]
     assert weights_top == sorted(weights_top, reverse=True)
     assert weights_top[0] == pytest.approx(p.max() * len(p), abs=0.01)
     generated = (data_root / "generated").resolve()
