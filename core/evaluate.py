@@ -192,6 +192,7 @@ def evaluate_run(
     """
     from core import runs
     from core.storage import atomic_write_bytes, atomic_write_json, default_data_root
+    from core.study_figures import tile_grid
 
     config, run_dir = config or EvalConfig(), Path(run_dir)
     dataset = dataset if dataset is not None else run_dataset(run_dir, data_root)
@@ -219,12 +220,6 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def tile_grid(images: np.ndarray, cols: int = 8, pad: int = 1) -> np.ndarray:
-    from core.study_figures import tile_grid as tile
-
-    return tile(images, cols, pad)
-
-
 # --- summaries over seeds -------------------------------------------------------------------
 
 
@@ -239,15 +234,6 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
         return float(x[0]), 0.0
     half = stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
     return float(x.mean()), float(half)
-
-
-def class_mass_of_samples(features_gen: np.ndarray, features_real: np.ndarray, labels_real: np.ndarray) -> dict[int, float]:
-    """Share of generated samples per class, each sample taking the label of its nearest real
-    feature (cosine on L2-normalised rows)."""
-    nearest = nearest_real(features_gen, features_real)
-    labels = np.asarray(labels_real)[nearest]
-    classes = np.unique(labels_real)
-    return {int(c): float((labels == c).mean()) for c in classes}
 
 
 def nearest_real(features_gen: np.ndarray, features_real: np.ndarray, batch_size: int = 2048) -> np.ndarray:

@@ -5,7 +5,6 @@ from core.datasets import load_dataset
 from core.evaluate import (
     METRICS,
     EvalConfig,
-    class_mass_of_samples,
     evaluate_samples,
     generate_images,
     mean_ci,
@@ -83,11 +82,10 @@ def test_mean_ci_uses_student_t():
     assert np.isnan(mean_ci([None])[0])
 
 
-def test_nearest_real_and_class_mass():
+def test_nearest_real_uses_cosine_similarity():
     real = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     gen = np.array([[2.0, 0.1], [0.1, 3.0], [0.2, 5.0], [1.0, 0.9]])
     assert nearest_real(gen, real).tolist() == [0, 1, 1, 2]
-    assert class_mass_of_samples(gen, real, np.array([7, 9, 9])) == {7: 0.25, 9: 0.75}
 
 
 @pytest.fixture
