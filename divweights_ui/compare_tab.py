@@ -119,14 +119,14 @@ def evaluate_runs(session, selected, n_samples, *, data_root: Path, progress=gr.
     cache = data_root / "cache"
     features_real = real_features(dataset, config, cache / "embeddings")
     same_data = [d for d in run_dirs if _fingerprint(d) == dataset.fingerprint]
-    p_target = _target_weights(session, dataset)
+    p_target, target_name = _target_weights(session, dataset, same_data)
     for i, run_dir in enumerate(same_data):
         progress(i / len(same_data), desc=f"evaluating {run_dir.name}")
         evaluate_run(run_dir, config, dataset, p_target, features_real, data_root, cache)
     skipped = [d.name for d in run_dirs if d not in same_data]
     views = coverage_views(same_data, dataset, features_real, p_target, config)
     evaluations = compare.load_evaluations(run_dirs)
-    note = _evaluate_note(config, p_target is not None and session is not None, skipped, views[3])
+    note = _evaluate_note(config, target_name, skipped, views[3])
     return (grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), *views[:3], note)
 
 
@@ -149,19 +149,22 @@ def _fingerprint(run_dir: Path) -> str | None:
     return read_config(run_dir).get("dataset_fingerprint")
 
 
-def _target_weights(session, dataset) -> np.ndarray | None:
-    """The session's current diversity weights when they belong to this dataset, else None
-    (each run is then measured against its own sampling weights)."""
-    if session is None or getattr(session, "dataset", None) is None:
-        return None
-    if session.dataset.fingerprint != dataset.fingerprint:
-        return None
-    return session.current_p()
+def _target_weights(session, dataset, run_dirs: list[Path]) -> tuple[np.ndarray | None, str]:
+    """One diversity-weighted target for every run (so their wFIDs compare): the session's
+    current weights when they belong to this dataset, else the weights of the first selected
+    run that did not train on uniform weights, else none (wFID then equals FID)."""
+    if getattr(session, "dataset", None) is not None and session.dataset.fingerprint == dataset.fingerprint:
+        if session.current_p() is not None:
+            return session.current_p(), "the diversity weights on the Weights tab"
+    for run_dir in run_dirs:
+        p = np.load(run_dir / "weights.npy", allow_pickle=False)
+        if np.ptp(p) > 0:
+            return p, f"the training weights of {run_dir.name}"
+    return None, "uniform weights (no weighted run selected, so wFID equals FID)"
 
 
-def _evaluate_note(config: EvalConfig, session_target: bool, skipped: list[str], map_method: str) -> str:
-    target = "the diversity weights on the Weights tab" if session_target else "each run's own training weights"
-    lines = [f"Features: **{config.embedder_name()}**; wFID measured against {target}. "
+def _evaluate_note(config: EvalConfig, target_name: str, skipped: list[str], map_method: str) -> str:
+    lines = [f"Features: **{config.embedder_name()}**; wFID and the target's class mass use {target_name}. "
              f"Map: **{map_method}** fitted on the real data."]
     if map_method == "PCA":
         lines.append("(PCA is used until UMAP has been compiled in this process — draw a UMAP on the Map tab once.)")

@@ -36,16 +36,23 @@ def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
 
 
 def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_root):
-    outputs = compare_tab.evaluate_runs(Session(), ["runs/base"], 60, data_root=data_root, progress=lambda *a, **k: None)
+    from core.cli import main
+
+    assert main(["train", "digits", "--classes", "0,1", "--per-class", "40", "--gamma", "1.0", "--preset", "quick",
+                 "--steps", "1", "--batch-size", "16", "--run-dir", "divw", "--no-queue", "--device", "cpu"]) == 0
+    outputs = compare_tab.evaluate_runs(Session(), ["runs/base", "runs/divw"], 60, data_root=data_root,
+                                        progress=lambda *a, **k: None)
     grids, table, figure, coverage, mass, nearest, note = outputs
     saved = json.loads((trained_run / "eval.json").read_text())
+    divw = json.loads((data_root / "runs" / "divw" / "eval.json").read_text())
     assert saved["n_gen"] == 60 and "| baseline | pixels | 1 |" in table
-    assert len(coverage.data) == 2 and ("PCA" in note or "UMAP" in note)
-    bar_names = [bar.name for bar in mass.data]
-    assert bar_names == ["data (uniform)", "baseline"]
-    assert len(nearest) == 2 * compare_tab.NEAREST_SHOWN
+    assert saved["wfid"] != saved["fid"]  # the baseline is measured against the DivW run's target
+    assert "training weights of divw" in note and ("PCA" in note or "UMAP" in note)
+    assert divw["embedder"] == "pixels" and len(coverage.data) == 3
+    assert [bar.name for bar in mass.data] == ["data (uniform)", "diversity-weighted target", "baseline", "DivW gamma=1 (pixels)"]
     for bar in mass.data:
         assert np.asarray(bar.y).sum() == pytest.approx(1.0)
+    assert len(nearest) == 2 * 2 * compare_tab.NEAREST_SHOWN
 
 
 def test_bad_selections_get_a_clear_message(data_root):
