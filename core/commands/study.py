@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None, help="generator steps per model (default: the preset's)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: the preset's)")
     parser.add_argument("--per-class", type=int, default=None, help="examples per class in each subset")
-    parser.add_argument("--embedder", default=None, help="'pixels' (default) or an open_clip model, e.g. ViT-L-14")
+    parser.add_argument("--embedder", default=None, help="'pixels' (default) or MODEL[/PRETRAINED] (open_clip), e.g. ViT-L-14/openai")
     parser.add_argument("--n-samples", type=int, default=None, help="generated samples per model for evaluation")
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     parser.add_argument("--quick", action="store_true", help="CPU-sized study on the bundled digits (minutes)")
@@ -58,6 +58,8 @@ def config_from_args(args: argparse.Namespace):
                  "pairs": parse_pairs(args.pairs) if args.pairs else None,
                  "gammas": parse_gammas(args.gammas) if args.gammas else None}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    model, _, pretrained = config.embedder.partition("/")  # "ViT-L-14/openai" -> model + weights tag
+    config = replace(config, embedder=model, pretrained=pretrained or config.pretrained)
     for name in ("seeds", "steps", "batch_size", "per_class", "n_samples"):
         value = getattr(config, name)
         if value is not None and value < 1:

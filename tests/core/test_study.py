@@ -101,3 +101,16 @@ def test_cli_rejects_bad_pairs_and_writes_nothing(data_root, capsys):
     assert main(["study", "--quick", "--pairs", "0-11", "--out", "s"]) == 2
     assert not (data_root / "s").exists()
     assert main(["study", "--quick", "--out", "/etc/elsewhere"]) == 2
+
+
+def test_cli_arguments_become_the_study_config():
+    from core.cli import build_parser
+    from core.commands.study import config_from_args
+
+    args = build_parser().parse_args(["study", "--pairs", "0-1,4-9", "--gammas", "0.6,1", "--seeds", "3",
+                                      "--steps", "50", "--embedder", "ViT-B-32/laion2b_s34b_b79k"])
+    config = config_from_args(args)
+    assert config.dataset == "mnist" and config.pairs == ((0, 1), (4, 9)) and config.gammas == (0.6, 1.0)
+    assert (config.seeds, config.steps, config.embedder, config.pretrained) == (3, 50, "ViT-B-32", "laion2b_s34b_b79k")
+    quick = config_from_args(build_parser().parse_args(["study", "--quick"]))
+    assert quick.dataset == "digits" and quick.device == "cpu" and quick.preset == "quick"
