@@ -198,7 +198,7 @@ def evaluate_run(
     dataset = dataset if dataset is not None else run_dataset(run_dir, data_root)
     if p_target is None:
         p_target = np.load(run_dir / "weights.npy", allow_pickle=False)
-    generator = runs.load_generator(run_dir, config.device or "cpu")
+    generator = runs.load_generator(run_dir, resolve_device(config.device))
     images = generate_images(generator, config.n_samples, config.seed, config.batch_size)
     cache_dir = Path(cache_dir) if cache_dir else Path(data_root or default_data_root()) / "cache"
     result = evaluate_samples(images, dataset, p_target, config=config, features_real=features_real, cache_dir=cache_dir)
@@ -207,6 +207,15 @@ def evaluate_run(
     atomic_write_json(run_dir / "eval.json", result)
     atomic_write_bytes(run_dir / "eval_grid.png", png_bytes(tile_grid(images[:64])))
     return result
+
+
+def resolve_device(device: str | None) -> str:
+    """None -> "cuda" when a GPU is present, else "cpu"."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def png_bytes(array: np.ndarray) -> bytes:

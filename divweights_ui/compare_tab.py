@@ -219,13 +219,13 @@ def metrics_figure(evaluations: list[dict]):
 def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfig):
     """(coverage map, mass per class, nearest-image gallery, map method) for runs on one dataset."""
     from core import projection
-    from core.evaluate import embed_images, generate_images
+    from core.evaluate import embed_images, generate_images, resolve_device
     from core.runs import load_generator
 
     images, features = {}, {}
     for run_dir in run_dirs:
         label = compare.run_label(run_dir)
-        sample = generate_images(load_generator(run_dir, config.device or "cpu"), VIS_SAMPLES, seed=config.seed + 1)
+        sample = generate_images(load_generator(run_dir, resolve_device(config.device)), VIS_SAMPLES, seed=config.seed + 1)
         embedded = embed_images(sample, config)
         images[label] = np.concatenate([images[label], sample]) if label in images else sample  # seeds pooled
         features[label] = np.concatenate([features[label], embedded]) if label in features else embedded
