@@ -114,9 +114,10 @@ def class_mass_figure(classes: Sequence[str], uniform: np.ndarray, weighted: np.
     return _layout(fig, "Probability mass per class")
 
 
-def map_figure(coords: np.ndarray, indices: np.ndarray, p: np.ndarray | None, labels: Sequence[str],
-               thumbs_b64: Sequence[str], method: str, size_by_weight: bool = False):
-    """Scatter of the 2-D layout of the drawn points, coloured by relative weight.
+def map_figure(coords: np.ndarray, indices: np.ndarray, relative: np.ndarray | None, labels: Sequence[str],
+               thumbs_b64: Sequence[str], method: str, n_total: int, size_by_weight: bool = False):
+    """Scatter of the drawn points' 2-D layout (coords (m, 2), row j = example indices[j]), coloured by
+    relative weight n*p (m,) on a log scale (None: no weights yet, all 1×).
 
     customdata per point: [index, label, relative weight, base64 PNG]; the page's script reads
     the PNG on hover (plotly cannot draw images in its own hover labels) and the index on
@@ -124,19 +125,18 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, p: np.ndarray | None, la
     """
     import plotly.graph_objects as go
 
-    n = len(p) if p is not None else int(indices.max()) + 1
-    rel = (p[indices] * n) if p is not None else np.ones(len(indices))
+    rel = np.ones(len(indices)) if relative is None else np.asarray(relative, dtype=np.float64)
     sizes = 4 + 10 * np.sqrt(rel / max(rel.max(), 1e-12)) if size_by_weight else 6
     customdata = np.empty((len(indices), 4), dtype=object)
     customdata[:, 0] = indices
     customdata[:, 1] = list(labels)
-    customdata[:, 2] = np.round(rel, 3)
+    customdata[:, 2] = [float(f"{r:.3g}") for r in rel]
     customdata[:, 3] = list(thumbs_b64)
     # colour on a log2 scale: weights span orders of magnitude and 1× (uniform) sits in the middle
     colour = np.clip(np.log2(np.maximum(rel, 1e-12)), -LOG2_RANGE, LOG2_RANGE)
     ticks = np.arange(-LOG2_RANGE, LOG2_RANGE + 1, 2)
     fig = go.Figure(go.Scattergl(
-        x=coords[indices, 0], y=coords[indices, 1], mode="markers", customdata=customdata,
+        x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=customdata,
         marker=dict(color=colour, colorscale="RdBu_r", cmin=-LOG2_RANGE, cmax=LOG2_RANGE, cmid=0, size=sizes,
                     opacity=0.85, showscale=True, line=dict(width=0.3, color="#333"),
                     colorbar=dict(title="weight<br>× uniform", tickvals=ticks,
@@ -145,6 +145,6 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, p: np.ndarray | None, la
     ))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n:,} points shown)", 560)
+    _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n_total:,} images drawn)", 560)
     fig.update_layout(dragmode="lasso", clickmode="event+select", hovermode="closest")
     return fig

@@ -35,6 +35,7 @@ PAPER_EMBEDDER = "ViT-L-14/openai"
 EMBEDDERS = (PAPER_EMBEDDER, "ViT-B-32/openai", "pixels", "precomputed")
 DEFAULT_SWEEP = "0, 0.2, 0.4, 0.6, 0.8, 1"
 MAX_SELECTION = 120  # images shown for one map selection
+DEFAULT_MAP_POINTS = 3000  # dots drawn on the map by default (a fixed sample beyond this)
 STREAM_EVERY_S = 0.25  # live chart refresh period while weights are optimised
 
 
@@ -155,7 +156,9 @@ def _thumb_b64(session: Session, index: int) -> str:
     cached = session.thumbs_b64.get(index)
     if cached is None:
         buffer = io.BytesIO()
-        thumbnail_image(session.dataset.images[index], size=56).save(buffer, format="PNG")
+        image = session.dataset.images[index]
+        size = min(48, max(image.shape[:2]))  # never upscale here: the page scales it up, pixelated
+        thumbnail_image(image, size=size).save(buffer, format="PNG")
         cached = base64.b64encode(buffer.getvalue()).decode("ascii")
         session.thumbs_b64[index] = cached
     return cached
@@ -247,7 +250,10 @@ def load_dataset(session: Session, source_kind: str, builtin: str, classes: str,
 
     try:
         dataset, features, hit = prepare(spec, embedder, data_root, on_progress)
-    except (ValueError, FileNotFoundError, WeightsUnavailable, NotADirectoryError) as exc:
+    except WeightsUnavailable as exc:
+        raise gr.Error(f"{exc} Here in the studio: choose the 'pixels' embedder, or another model whose "
+                       "weights are on this machine.", print_exception=False) from exc
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         raise _user_error(exc) from exc
     session.replace_data(spec, dataset, features, embedder, hit)
     session.notices = [f"Skipped {len(dataset.skipped)} files that could not be read."] if dataset.skipped else []
@@ -538,35 +544,53 @@ def stats_markdown(p: np.ndarray, batch_size: int) -> str:
 # ----------------------------------------------------------------------------- map
 
 
-def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *, data_root: Path):
-    """-> (session, plotly map, note markdown). method: 'UMAP', 'PCA' or 'auto' (UMAP when ready)."""
-    features = _require_features(session)
-    method = (method or "auto").lower()
-    cache_dir = map_cache_dir(data_root)
-    note = ""
-    if method == "auto":
-        ready = projection.is_warm() or projection.has_cached(features, projection.ProjectionConfig(), cache_dir)
-        method = "umap" if ready else "pca"
-        if not ready:
-            note = ("UMAP is still being prepared in the background (its first use compiles code, about a "
-                    "minute). Showing a PCA map for now — press **Draw map** with UMAP in a moment.")
-    if method not in ("umap", "pca"):
+def _map_method(requested: str, features: np.ndarray, cache_dir: Path) -> tuple[str, str]:
+    """'umap' | 'pca' | 'auto' -> (method to use now, note). auto = UMAP once it needs no compile wait."""
+    if requested == "auto":
+        if projection.is_warm() or projection.has_cached(features, projection.ProjectionConfig(), cache_dir):
+            return "umap", ""
+        return "pca", ("UMAP is still being prepared in the background (its first use compiles code, about a "
+                       "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
+    if requested not in ("umap", "pca"):
         raise gr.Error("Map method must be UMAP or PCA.", print_exception=False)
-    if session.coords is None or session.coords_method != method:
+    return requested, ""
+
+
+def map_sample(n: int, max_points) -> np.ndarray:
+    """The points drawn: all of them, or a fixed random sample that does not depend on the weights
+    (so recolouring after new weights reuses the layout)."""
+    max_points = int(max_points or DEFAULT_MAP_POINTS)
+    if max_points < 2:
+        raise gr.Error("Draw at least 2 dots.", print_exception=False)
+    return projection.display_sample(n, max_points)
+
+
+def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *, data_root: Path):
+    """-> (session, plotly map, note markdown). method: 'UMAP', 'PCA' or 'auto' (UMAP when ready).
+
+    Large sets: only the drawn sample is laid out (UMAP of 70,000 points takes minutes on a CPU);
+    the weights always cover every example. Layouts are cached on disk per sample and method.
+    """
+    features = _require_features(session)
+    indices = map_sample(len(features), max_points)
+    cache_dir = map_cache_dir(data_root)
+    method, note = _map_method((method or "auto").lower(), features[indices], cache_dir)
+    same_layout = (session.coords_method == method and session.map_indices is not None
+                   and np.array_equal(session.map_indices, indices))
+    if not same_layout:
         try:
-            coords, _ = projection.project(features, projection.ProjectionConfig(method=method), cache_dir)
+            coords, _ = projection.project(features[indices], projection.ProjectionConfig(method=method), cache_dir)
         except ValueError as exc:
             raise _user_error(exc) from exc
-        session.coords, session.coords_method = coords, method
+        session.coords, session.coords_method, session.map_indices = coords, method, indices
     p = session.current_p()
-    indices = projection.display_sample(len(features), int(max_points or 3000), p)
-    session.map_indices = indices
+    relative = None if p is None else p[indices] * len(p)
     thumbs = [_thumb_b64(session, int(i)) for i in indices]
-    figure = figures.map_figure(session.coords, indices, p, label_names(session.dataset, indices), thumbs,
-                                method, bool(size_by_weight))
+    figure = figures.map_figure(session.coords, indices, relative, label_names(session.dataset, indices), thumbs,
+                                method, len(features), bool(size_by_weight))
     if len(indices) < len(features):
-        note += (f"\n\nShowing a sample of {len(indices):,} of {len(features):,} points (always including the "
-                 "most and least weighted); the weights use all of them.")
+        note += (f"\n\nShowing a fixed random sample of {len(indices):,} of {len(features):,} images "
+                 "(raise *Dots drawn* for more); the weights always use all of them.")
     return session, figure, note.strip()
 
 

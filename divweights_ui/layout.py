@@ -45,7 +45,7 @@ HELP = {
     "batch": "Your training batch size: used for the 'repeats in a batch' number and the code snippet.",
     "method": "UMAP keeps similar images close together (best); PCA is instant but cruder.",
     "size": "Draw heavily-weighted images as bigger dots.",
-    "max_points": "At most this many dots are drawn (a fixed sample that always includes the extremes); weights always use every image.",
+    "max_points": "At most this many dots are drawn (a fixed random sample of large sets); the weights always use every image.",
     "selection": "Filled in when you draw a box or lasso on the map; you can also type indices like 3, 17, 200-220.",
 }
 
@@ -86,7 +86,8 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
     choice = h.default_choice(data_root) if default == "auto" else default
     start = h.initial_session(data_root, choice)
     # compile UMAP (and lay out the start dataset, cached) while the first visitor looks at the page
-    projection.start_warmup(start.features, h.map_cache_dir(data_root))
+    sample = None if start.features is None else start.features[h.map_sample(len(start.features), None)]
+    projection.start_warmup(sample, h.map_cache_dir(data_root))
     bind = functools.partial  # handlers get the data root as a keyword
     wc = WeightsConfig()
 
@@ -156,7 +157,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                 with gr.Row():
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
                     size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
-                    max_points = gr.Slider(500, 20000, value=3000, step=500, label="Dots drawn", info=HELP["max_points"])
+                    max_points = gr.Slider(500, 20000, value=h.DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
                     draw_btn = gr.Button("Draw map", variant="primary")
                 map_note = gr.Markdown()
                 gr.Markdown("Hover a dot to see its image; drag a **lasso** (or choose box select in the plot's "

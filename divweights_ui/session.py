@@ -30,9 +30,9 @@ class Session:
     weights: dict[str, Any] = field(default_factory=dict)  # key -> core.weights.WeightsResult
     current_key: str | None = None  # key of the weights the user is looking at
     embed_cache_hit: bool = False  # whether the features came from the embedding cache
-    coords: np.ndarray | None = None  # (n, 2) float32 map layout of all n examples
+    coords: np.ndarray | None = None  # (m, 2) float32 map layout; row j is example map_indices[j]
     coords_method: str = ""  # "umap" or "pca"
-    map_indices: np.ndarray | None = None  # indices of the points drawn on the map (a sample if n is large)
+    map_indices: np.ndarray | None = None  # (m,) examples drawn on the map (a fixed sample if n is large)
     thumbs_b64: dict[int, str] = field(default_factory=dict)  # index -> small base64 PNG for map hovers
     notices: list[str] = field(default_factory=list)  # things the user should know (e.g. pixel fallback)
 

@@ -161,6 +161,12 @@ def test_map_hover_data_and_selection(session, data_root):
 def test_map_samples_large_sets(session, data_root):
     session, figure, note = h.draw_map(session, "PCA", False, 20, data_root=data_root)
     assert len(figure.data[0].x) == 20 and "sample of 20 of 60" in note
+    assert session.coords.shape == (20, 2) and len(session.map_indices) == 20
+    layout, shown = session.coords, session.map_indices
+    session.current_key = None  # weights change: the map is recoloured, its layout and sample are reused
+    session, figure, _ = h.recolour_map(session, "PCA", True, 20, data_root=data_root)
+    assert session.coords is layout and np.array_equal(session.map_indices, shown)
+    assert set(figure.data[0].customdata[:, 2]) == {1.0}  # no weights: everything at the uniform 1×
 
 
 def test_export_files(session, data_root):
@@ -174,3 +180,17 @@ def test_export_files(session, data_root):
         empty = Session()
         empty.dataset, empty.features = session.dataset, session.features
         h.export(empty, 32, data_root=data_root)
+
+
+def test_missing_clip_weights_point_to_pixels(session, data_root, monkeypatch):
+    from core import embed
+
+    def unavailable(model, pretrained):  # as on an offline machine without cached CLIP weights
+        raise embed.WeightsUnavailable(f"CLIP weights {model}/{pretrained} are not cached.")
+
+    monkeypatch.setattr(embed, "resolve_weights", unavailable)
+    embed.load_clip.cache_clear()
+    fingerprint = session.dataset.fingerprint
+    with pytest.raises(gr.Error, match="pixels"):
+        _load(session, data_root, embedder="ViT-B-32/openai")
+    assert session.dataset.fingerprint == fingerprint
