@@ -22,6 +22,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data_root = default_data_root() if args.data_dir is None else args.data_dir
+    print("Preparing the start dataset (the first start computes embeddings and weights and caches them;"
+          " later starts are quick)...", flush=True)
     demo = build_demo(data_root=data_root)
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth, **launch_kwargs(data_root))

@@ -20,7 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import projection  # noqa: E402
-from divweights_ui import figures, handlers  # noqa: E402
+from divweights_ui import figures  # noqa: E402
+from divweights_ui.common import _thumb_b64  # noqa: E402
+from divweights_ui.map_handlers import map_sample  # noqa: E402
 from divweights_ui.session import Session  # noqa: E402
 
 
@@ -51,13 +53,13 @@ def main() -> None:
     print(f"{'n':>7} {'drawn':>6} {'UMAP s':>7} {'cached s':>9} {'thumbs s':>9} {'figure s':>9} {'JSON MB':>8}")
     for n in args.n:
         features, labels, images, p = synthetic(n, args.dim)
-        indices = handlers.map_sample(n, args.max_points)
+        indices = map_sample(n, args.max_points)
         with tempfile.TemporaryDirectory() as cache:
             (coords, _), fit_s = timed(lambda: projection.project(features[indices], cache_dir=cache))
             _, cached_s = timed(lambda: projection.project(features[indices], cache_dir=cache))
         session = Session()
         session.dataset = type("D", (), {"images": images})()
-        thumbs, thumbs_s = timed(lambda: [handlers._thumb_b64(session, int(i)) for i in indices])
+        thumbs, thumbs_s = timed(lambda: [_thumb_b64(session, int(i)) for i in indices])
         fig, fig_s = timed(lambda: figures.map_figure(coords, indices, p[indices] * n,
                                                       [str(labels[i]) for i in indices], thumbs, "umap", n))
         size_mb = len(fig.to_json()) / 1e6
