@@ -119,6 +119,8 @@ def evaluate_samples(
     config = config or EvalConfig()
     if embedder is not None:
         config = replace(config, embedder=embedder)
+    if config.embedder == "precomputed":
+        raise ValueError("generated images have no precomputed features: evaluate with 'pixels' or a CLIP model")
     _check_images(images_gen, dataset.images)
     if features_real is None:
         features_real = real_features(dataset, config, None if cache_dir is None else Path(cache_dir) / "embeddings")

@@ -70,9 +70,11 @@ def test_results_do_not_depend_on_batch_size(digits01, tmp_path):
     assert {k: v for k, v in small.items() if k != "config"} == {k: v for k, v in large.items() if k != "config"}
 
 
-def test_mismatched_image_shapes_are_refused(digits01):
+def test_mismatched_image_shapes_and_unusable_embedders_are_refused(digits01):
     with pytest.raises(ValueError, match="generated images"):
         evaluate_samples(np.zeros((5, 28, 28, 1), np.uint8), digits01, config=SMALL)
+    with pytest.raises(ValueError, match="precomputed"):
+        evaluate_samples(digits01.images, digits01, embedder="precomputed", config=SMALL)
 
 
 def test_mean_ci_uses_student_t():
