@@ -7,6 +7,7 @@ import base64
 import csv
 import html
 import io
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from core.evaluate import HIGHER_IS_BETTER, METRICS
 from core.storage import atomic_write_bytes, atomic_write_text
 
 TABLE1_COLUMNS = ("pair", "gamma", "n_seeds", "vs_uniform_mean", "vs_uniform_std", "vs_weighted_mean", "vs_weighted_std", "embedder")
+FIGURE_TITLES = {"fig3.png": "Fig. 3: each metric per model (mean ± 95% CI over seeds)",
+                 "fig4.png": "Fig. 4: samples of the first seed, baseline vs DivW per γ"}
 METRIC_COLUMNS = ("pair", "seed", "model", *METRICS, "kid_std", "is_source", "embedder", "n_gen")
 
 
@@ -129,9 +132,9 @@ def report_html(config, table: list[dict], summary: list[dict], images: dict) ->
 
     t1 = "".join(f"<tr><td>{html.escape(r['pair'])}</td><td>{r['gamma']:g}</td><td>{r['vs_uniform_mean']:.3f} ± {r['vs_uniform_std']:.3f}</td>"
                  f"<td>{r['vs_weighted_mean']:.3f} ± {r['vs_weighted_std']:.3f}</td><td>{r['n_seeds']}</td></tr>" for r in table)
-    figures = "".join(f"<h2>{html.escape(name)}</h2><img alt='{name}' src='data:image/png;base64,"
+    figures = "".join(f"<h2>{html.escape(FIGURE_TITLES.get(name, name))}</h2><img alt='{name}' src='data:image/png;base64,"
                       f"{base64.b64encode(_png(image)).decode()}'>" for name, image in images.items())
-    config_text = html.escape(str(asdict(config)))
+    config_text = html.escape(json.dumps(asdict(config)))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>divweights study</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}img{{max-width:100%}}</style>
 </head><body><h1>Diversity weights study</h1>
