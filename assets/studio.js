@@ -48,5 +48,11 @@
     });
     gd.on("plotly_deselect", function () { setSelection(""); });
   }
+  // Plots drawn while their tab was hidden get a wrong width; a resize when a tab opens fixes them.
+  document.addEventListener("click", function (ev) {
+    if (ev.target && ev.target.closest && ev.target.closest("[role=tab]")) {
+      setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 80);
+    }
+  });
   setInterval(bind, 600);
 })();

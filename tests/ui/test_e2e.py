@@ -57,6 +57,11 @@ def _tab(page, title: str) -> None:
     page.get_by_role("tab", name=title).click()
 
 
+def _wait_idle(page) -> None:
+    """Until no component shows gradio's 'processing' status."""
+    page.wait_for_function("() => !document.body.innerText.includes('processing |')")
+
+
 def _vs_weighted(page) -> float:
     return float(page.locator("#vs-weighted").inner_text())
 
@@ -66,6 +71,10 @@ def test_studio_end_to_end(page):
     page.locator("#dw-summary").get_by_text("120 images").wait_for()
     page.locator("#dw-notice").get_by_text("raw pixels").wait_for()
     _shot(page, "1-dataset")
+
+    _tab(page, "Inspect")
+    page.locator("#dw-stats").get_by_text("Effective sample size").wait_for()
+    stats_before = page.locator("#dw-stats").inner_text().split("\n")[0]  # the ESS line
 
     # 2. move γ, compute, the weighted VS changes and streams to completion
     _tab(page, "Weights")
@@ -81,8 +90,11 @@ def test_studio_end_to_end(page):
     assert after > before  # γ=1 pushes diversity further than the default 0.8
     _shot(page, "2-weights")
 
-    # 3. both galleries render, with index/label/weight captions
+    # 3. both galleries render again for the new weights, with index/weight/label captions
     _tab(page, "Inspect")
+    page.wait_for_function("(before) => { const s = document.querySelector('#dw-stats');"
+                           " return s && s.innerText.includes('Effective') && !s.innerText.includes(before); }", arg=stats_before)
+    _wait_idle(page)
     for gallery in ("#dw-top", "#dw-bottom"):
         page.locator(f"{gallery} img").first.wait_for()
         assert page.locator(f"{gallery} img").count() == 12
@@ -105,6 +117,7 @@ def test_studio_end_to_end(page):
     page.mouse.move(point["x"], point["y"], steps=5)
     tip = page.locator("#dw-tip")
     tip.wait_for(state="visible")
+    _wait_idle(page)
     assert tip.locator("img").count() == 1 and "weight" in tip.inner_text()
     _shot(page, "4-map-hover")
 
@@ -115,5 +128,6 @@ def test_studio_end_to_end(page):
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
     page.locator("#dw-selected img").first.wait_for()
+    _wait_idle(page)
     assert re.match(r"\d", page.locator("#dw-selection textarea, #dw-selection input").first.input_value())
     _shot(page, "5-map-selection")
