@@ -100,7 +100,10 @@ def metrics_figure_png(summary: list[dict], metrics: list[str], cols: int = 3, p
 def _draw_panel(draw, box, metric: str, models: list[str], by_pair: dict) -> None:
     left, top, width, height = box
     plot = (left + 55, top + 28, left + width - 15, top + height - 40)  # x0, y0, x1, y1
-    draw.text((left + 55, top + 6), metric, fill="black", font=_font(15))
+    from core.evaluate import HIGHER_IS_BETTER
+
+    arrow = {True: " ↑ better", False: " ↓ better"}.get(HIGHER_IS_BETTER.get(metric), "")
+    draw.text((left + 55, top + 6), metric + arrow, fill="black", font=_font(15))
     values = [v for pair in by_pair.values() for m, c in pair.values() if np.isfinite(m) for v in (m - c, m + c)]
     if not values or not models:
         draw.text((plot[0], (plot[1] + plot[3]) // 2), "no data", fill="grey", font=_font(13))
