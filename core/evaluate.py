@@ -160,16 +160,11 @@ def generate_images(generator, n: int, seed: int = 0, batch_size: int = 500, dev
 
 def run_dataset(run_dir: Path, data_root=None):
     """Rebuild the dataset a run trained on from its saved spec, checked against its fingerprint."""
-    import json
-
     from core.datasets import load_dataset
     from core.runs import read_config
 
     record = read_config(run_dir)
     spec = record.get("dataset", {})
-    spec_file = Path(run_dir) / "dataset_spec.json"  # written by the study beside its runs
-    if "classes" not in spec and spec_file.exists():
-        spec = json.loads(spec_file.read_text())
     classes = tuple(spec["classes"]) if spec.get("classes") else None
     dataset = load_dataset(spec["source"], data_root, classes=classes, per_class=spec.get("per_class"), seed=spec.get("seed", 0))
     if dataset.fingerprint != record.get("dataset_fingerprint"):

@@ -436,15 +436,18 @@ def _failure_message(exc: BaseException) -> str:
 # --- in-process use (the study, notebooks) -------------------------------------------------------
 
 def run_training(run_dir: Path, dataset, p: np.ndarray | None, config: TrainConfig,
-                 data_root: Path | None = None, queue: bool = True) -> str:
+                 data_root: Path | None = None, queue: bool = True, dataset_spec: dict | None = None) -> str:
     """Train `dataset` (core.datasets.Dataset) into `run_dir` in this process, resuming the run
-    already there (refused if its inputs changed). Returns the final state."""
+    already there (refused if its inputs changed). Returns the final state.
+
+    dataset_spec: how to rebuild the dataset ({source, classes, per_class, seed}, the arguments of
+    core.datasets.load_dataset), recorded in config.json so the run can be evaluated later."""
     from core.storage import default_data_root
     from core.train import check_probabilities
 
     run_dir = Path(run_dir)
     p = check_probabilities(p, len(dataset.images))
-    record = run_record(config, {"source": dataset.name}, dataset.fingerprint, p, "uniform" if np.ptp(p) == 0 else "weights")
+    record = run_record(config, dataset_spec or {"source": dataset.name}, dataset.fingerprint, p, "uniform" if np.ptp(p) == 0 else "weights")
     record["image_shape"] = list(dataset.images.shape[1:])
     resume = (run_dir / "config.json").exists()
     if resume:

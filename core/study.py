@@ -170,7 +170,8 @@ def _embedder(config: StudyConfig) -> str:
 # --- training and evaluation of one model ---------------------------------------------------------
 
 
-def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data_root=None) -> None:
+def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data_root=None,
+                dataset_spec: dict | None = None) -> None:
     """Train one GAN into `run_dir` (resuming a half-finished run there). The one training call.
 
     Uses the run folders of core.runs (checkpoints, grids, status); waits for the data root's
@@ -178,7 +179,7 @@ def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data
     state never records it as done."""
     from core import runs
 
-    state = runs.run_training(run_dir, dataset, p, train_config, data_root=data_root)
+    state = runs.run_training(run_dir, dataset, p, train_config, data_root=data_root, dataset_spec=dataset_spec)
     if state != "finished":
         message = runs.read_status(run_dir).get("message", "")
         raise RuntimeError(f"training {Path(run_dir).name} ended {state}: {message}")
@@ -222,9 +223,9 @@ def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed:
         run_dir = run_dir_of(out, pair, seed, model)
         if f"train/{tag}/{model}" not in state.done:
             say(f"[{tag}] training {model}")
-            train_model(run_dir, dataset, model_weights(out, pair, seed, model), train_config_of(config, seed), data_root)
             spec = {"source": config.dataset, "classes": list(pair), "per_class": config.per_class, "seed": seed}
-            atomic_write_json(run_dir / "dataset_spec.json", spec)  # lets `core evaluate RUN_DIR` rebuild the subset
+            train_model(run_dir, dataset, model_weights(out, pair, seed, model), train_config_of(config, seed), data_root,
+                        dataset_spec=spec)  # recorded in config.json: `core evaluate RUN_DIR` rebuilds the subset
             state.mark(f"train/{tag}/{model}", {"run_dir": str(run_dir.relative_to(out))})
         if f"eval/{tag}/{model}" not in state.done:
             say(f"[{tag}] evaluating {model}")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from core import study
+from core.evaluate import run_dataset
 from core.cli import main
 from core.study import StudyConfig, run_study
 
@@ -17,9 +18,9 @@ def count_training(monkeypatch):
     calls = []
     real = study.train_model
 
-    def counting(run_dir, *args):
+    def counting(run_dir, *args, **kwargs):
         calls.append(run_dir.name)
-        real(run_dir, *args)
+        real(run_dir, *args, **kwargs)
 
     monkeypatch.setattr(study, "train_model", counting)
     return calls
@@ -57,6 +58,9 @@ def test_divw_models_train_on_their_weights(finished):
     out, _ = finished
     p = np.load(out / "weights" / "0-1_s0_g1.npy")
     assert p.shape == (80,) and p.sum() == pytest.approx(1.0)
+    run_dir = study.run_dir_of(out, (0, 1), 0, "divw_g1")
+    rebuilt = run_dataset(run_dir, data_root=out)  # from the spec recorded in config.json
+    assert len(rebuilt.images) == 80 and set(rebuilt.labels.tolist()) == {0, 1}
     assert study.model_weights(out, (0, 1), 0, "baseline") is None
     np.testing.assert_array_equal(study.model_weights(out, (0, 1), 0, "divw_g1"), p)
 
@@ -72,10 +76,10 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, monkeypatch, co
     config = StudyConfig.quick(**{**TINY.__dict__, "seeds": 1})
     real = study.train_model
 
-    def interrupted(run_dir, *args):
+    def interrupted(run_dir, *args, **kwargs):
         if run_dir.name.endswith("divw_g1"):
             raise KeyboardInterrupt
-        real(run_dir, *args)
+        real(run_dir, *args, **kwargs)
 
     monkeypatch.setattr(study, "train_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -84,7 +88,7 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, monkeypatch, co
     assert set(done) == {"weights/0-1/seed0", "train/0-1/seed0/baseline", "eval/0-1/seed0/baseline"}
     monkeypatch.setattr(study, "train_model", real)
     calls = []
-    monkeypatch.setattr(study, "train_model", lambda *a: (calls.append(a[0].name), real(*a)))
+    monkeypatch.setattr(study, "train_model", lambda *a, **kw: (calls.append(a[0].name), real(*a, **kw)))
     result = run_study(config, tmp_path, data_root=tmp_path)
     assert calls == ["0-1_s0_divw_g1"] and len(result["metrics"]) == 2
 
