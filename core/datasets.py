@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import gzip
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,13 +152,9 @@ def _stamp(*paths: Path) -> tuple:
 
 
 def _online(host: str = "ossci-datasets.s3.amazonaws.com", timeout: float = 2.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("DIVWEIGHTS_OFFLINE"):
-        return False
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    from core.network import host_reachable
+
+    return host_reachable(host, timeout)
 
 
 def _download_idx(name: str, data_root: Path) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -208,14 +207,10 @@ def _write_cache(features, npy_path: Path, meta_path: Path, dataset, config: Emb
 
 
 def weights_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """False when HF_HUB_OFFLINE is set or `host` cannot be reached within `timeout` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """False when offline mode is asked for or `host` cannot be reached within `timeout` seconds."""
+    from core.network import host_reachable
+
+    return host_reachable(host, timeout)
 
 
 # ---------------------------------------------------------------------------- open_clip
