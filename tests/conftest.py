@@ -39,3 +39,25 @@ def reference_dir():
     if not REFERENCE_DIR.exists():
         pytest.skip("../shared/reference is not beside this checkout")
     return REFERENCE_DIR
+
+
+@pytest.fixture
+def one_thread():
+    """2 shared cores: OpenMP threads fighting other processes are far slower than one thread."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def trained_run(data_root):
+    """A one-step quick GAN run on two digit classes, made through the CLI (data_root/runs/base)."""
+    from core.cli import main
+
+    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
+            "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
+    assert main(args) == 0
+    return data_root / "runs" / "base"

@@ -90,14 +90,6 @@ def test_nearest_real_uses_cosine_similarity():
     assert nearest_real(gen, real).tolist() == [0, 1, 1, 2]
 
 
-@pytest.fixture
-def trained_run(data_root):
-    from core.cli import main
-
-    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
-            "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
-    assert main(args) == 0
-    return data_root / "runs" / "base"
 
 
 def test_evaluate_cli_refuses_bad_input_then_scores_a_run(trained_run, data_root, capsys):

@@ -7,13 +7,7 @@ from torch import nn
 from core.gan import Crop, build_networks, layer_sides
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2 shared cores: OpenMP threads fighting other processes are far slower than one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _layers(module, kind):

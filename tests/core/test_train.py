@@ -8,13 +8,7 @@ from core.train import (PRESETS, CheckpointError, LossMeter, Trainer, TrainConfi
                         gradient_penalty, read_checkpoint, train)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2 shared cores: OpenMP threads fighting other processes are 50x slower than one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides) -> TrainConfig:

@@ -8,14 +8,6 @@ from divweights_ui import compare_tab
 from divweights_ui.session import Session
 
 
-@pytest.fixture
-def trained_run(data_root):
-    from core.cli import main
-
-    args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
-            "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
-    assert main(args) == 0
-    return data_root / "runs" / "base"
 
 
 def test_the_tab_exposes_stable_endpoints(data_root):
