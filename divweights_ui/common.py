@@ -28,6 +28,15 @@ DEFAULT_MAP_POINTS = 3000  # dots drawn on the map by default (a fixed sample be
 STREAM_EVERY_S = 0.25  # live chart refresh period while weights are optimised
 
 
+def image_array(path: Path) -> np.ndarray:
+    """An image file under the data root as an RGB array. Galleries get pixels, never paths: gradio
+    refuses to serve anything under runs/, cache/ or uploads/ (only generated/ is allowed)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 @dataclass
 class StartupChoice:
     """What the studio loads before the first visitor arrives."""

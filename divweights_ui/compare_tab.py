@@ -16,6 +16,7 @@ import numpy as np
 
 from core import compare
 from core.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
+from divweights_ui.common import image_array
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
@@ -176,12 +177,12 @@ def _evaluate_note(config: EvalConfig, target_name: str, skipped: list[str], map
 # --- views --------------------------------------------------------------------------------------------
 
 
-def grid_gallery(run_dirs: list[Path]) -> list[tuple[str, str]]:
+def grid_gallery(run_dirs: list[Path]) -> list[tuple[np.ndarray, str]]:
     items = []
     for run_dir in run_dirs:
         grid = compare.latest_grid(run_dir)
         if grid is not None:
-            items.append((str(grid), f"{compare.run_label(run_dir)} · {run_dir.name} · {grid.stem}"))
+            items.append((image_array(grid), f"{compare.run_label(run_dir)} · {run_dir.name} · {grid.stem}"))
     return items
 
 

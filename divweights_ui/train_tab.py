@@ -19,6 +19,7 @@ import numpy as np
 from core import runs
 from core.storage import atomic_save_npy, resolve_under
 from core.train import PRESETS
+from divweights_ui.common import image_array
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
@@ -162,14 +163,11 @@ def loss_figure(data_root: Path, run_ids: list[str]):
 
 def latest_grids(data_root: Path, run_ids: list[str]) -> list[tuple[np.ndarray, str]]:
     """(image, caption) of each run's newest sample grid (same latents in every run)."""
-    from PIL import Image
-
     grids = []
     for run_id in run_ids:
         path = runs.latest_sample(runs.runs_root(data_root) / run_id)
         if path is not None:
-            with Image.open(path) as image:
-                grids.append((np.asarray(image.convert("RGB")), f"{run_id} · step {int(path.stem.split('-')[1])}"))
+            grids.append((image_array(path), f"{run_id} · step {int(path.stem.split('-')[1])}"))
     return grids
 
 

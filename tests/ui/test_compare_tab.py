@@ -24,6 +24,7 @@ def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
     assert [value for _, value in choices] == ["runs/base"]
     grids, table, figure, note = compare_tab.compare_runs(Session(), ["runs/base"], data_root=data_root)
     assert len(grids) == 1 and "baseline" in grids[0][1]
+    assert isinstance(grids[0][0], np.ndarray)  # pixels, not a path under runs/ (gradio refuses to serve those)
     assert "No saved evaluations" in table and "Evaluate" in note
 
 
