@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def normalise_rows(features) -> np.ndarray:
-    """(n, d) float or uint8 -> (n, d) float64, rows L2-normalised. Refuses NaN/inf and zero rows."""
+def check_feature_array(features) -> np.ndarray:
+    """Shape and dtype checks of an (n, d) numeric array (no copy); values are checked later."""
     X = np.asarray(features)
     if X.ndim != 2:
         raise ValueError(f"features must be a 2-D array (n, d); got shape {X.shape}")
@@ -20,13 +20,23 @@ def normalise_rows(features) -> np.ndarray:
         raise ValueError(f"features must have at least one row and one column; got shape {X.shape}")
     if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
         raise ValueError(f"features must be numeric; got dtype {X.dtype}")
-    X = X.astype(np.float64)
-    if not np.isfinite(X).all():
+    return X
+
+
+def check_row_norms(all_finite: bool, zero_rows) -> None:
+    """Value checks shared by the numpy and torch paths: no NaN/inf, no all-zero row."""
+    if not all_finite:
         raise ValueError("features contain NaN or infinite values")
+    if len(zero_rows):
+        raise ValueError(f"{len(zero_rows)} feature rows are all zero (first: row {int(zero_rows[0])}); "
+                         "cosine similarity is undefined")
+
+
+def normalise_rows(features) -> np.ndarray:
+    """(n, d) float or uint8 -> (n, d) float64, rows L2-normalised. Refuses NaN/inf and zero rows."""
+    X = check_feature_array(features).astype(np.float64)
     norms = np.linalg.norm(X, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        raise ValueError(f"{zero.size} feature rows are all zero (first: row {zero[0]}); cosine similarity is undefined")
+    check_row_norms(bool(np.isfinite(X).all()), np.flatnonzero(norms == 0))
     return X / norms[:, None]
 
 

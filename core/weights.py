@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.vendi import normalise_rows
+from core.vendi import check_feature_array, check_row_norms
 
 
 @dataclass
@@ -73,21 +73,24 @@ def _resolve_device(device):
     return device
 
 
-def reduce_rank(X: np.ndarray, rel_tol: float | None = None) -> np.ndarray:
-    """(n, d) rows L2-normalised -> F (n, r) with F Fᵀ = X Xᵀ and r = numerical rank of X.
+def reduce_rank(X, rel_tol: float | None = None):
+    """(n, d) float64 tensor, rows L2-normalised -> F (n, r) with F Fᵀ = X Xᵀ, r = numerical rank.
 
     Every quantity of Algorithm 1 depends on X only through its Gram matrix, so F is an exact
     stand-in. Components with σ² below rel_tol·σ²_max (default n·eps) are round-off and dropped.
+    Runs on X's device; never forms an n×n matrix when n > d.
     """
+    import torch
+
     n, d = X.shape
-    rel_tol = n * np.finfo(np.float64).eps if rel_tol is None else rel_tol
+    rel_tol = n * torch.finfo(torch.float64).eps if rel_tol is None else rel_tol
     if n > d:
-        lam, V = np.linalg.eigh(X.T @ X)  # (d,), (d, d)
+        lam, V = torch.linalg.eigh(X.T @ X)  # (d,), (d, d)
         keep = lam > rel_tol * lam[-1]
-        return X if keep.all() else X @ V[:, keep]
-    lam, V = np.linalg.eigh(X @ X.T)  # (n,), (n, n): F = V √Λ
+        return X if bool(keep.all()) else X @ V[:, keep]
+    lam, V = torch.linalg.eigh(X @ X.T)  # (n,), (n, n): F = V √Λ
     keep = lam > rel_tol * lam[-1]
-    return V[:, keep] * np.sqrt(lam[keep])
+    return V[:, keep] * lam[keep].sqrt()
 
 
 def _weighted_gram(F, p):
@@ -159,20 +162,24 @@ def _history_rows(step, vs, entropy, p, lr) -> list[dict]:
 def _prepare(features, dtype, device):
     import torch
 
-    X = normalise_rows(features)
+    X = check_feature_array(features)
     if X.shape[0] < 2:
         raise ValueError(f"diversity weights need at least 2 items; got {X.shape[0]}")
-    F = reduce_rank(X)
-    return torch.as_tensor(np.ascontiguousarray(F), dtype=_torch_dtype(dtype), device=_resolve_device(device))
+    # checks, normalisation and rank reduction in float64 on the target device (no host copies)
+    X = torch.as_tensor(X, device=_resolve_device(device)).to(torch.float64)
+    norms = X.norm(dim=1)
+    check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
+    return reduce_rank(X / norms[:, None]).to(_torch_dtype(dtype)).contiguous()
 
 
 def _vs_of(F, p) -> float:
-    """VS of one probability vector on the reduced features (float64 on the host for the record)."""
+    """VS of one probability vector (n,) on the reduced features, computed on F's device."""
+    import torch
+
     from core.vendi import score_from_eigenvalues
 
-    F64 = F.detach().double().cpu().numpy()
-    Z = F64 * np.sqrt(np.asarray(p, dtype=np.float64))[:, None]
-    return score_from_eigenvalues(np.linalg.eigvalsh(Z.T @ Z))
+    p = torch.as_tensor(p, dtype=F.dtype, device=F.device)
+    return score_from_eigenvalues(torch.linalg.eigvalsh(_weighted_gram(F, p)).double().cpu().numpy())
 
 
 def _results(F, w, histories, stopped, configs) -> list[WeightsResult]:
