@@ -93,11 +93,29 @@ def reduce_rank(X, rel_tol: float | None = None):
     return V[:, keep] * lam[keep].sqrt()
 
 
+GRAM_BLOCKS = 4  # CPU: symmetric Gram from the upper block triangle, 10/16 of a full product
+
+
 def _weighted_gram(F, p):
-    """Fᵀ diag(p) F for F (n, r), p (n,). Torch's BLAS only: calling a second library's thread
-    pool in between (scipy's syrk, half the flops) made whole steps several times slower."""
+    """Fᵀ diag(p) F for F (n, r), p (n,).
+
+    Torch has no syrk, and calling a second library's (scipy's) thread pool in between made whole
+    steps several times slower; so on the CPU only the blocks on and right of the diagonal are
+    multiplied and mirrored (measured 0.059 s vs 0.092 s at n = 6,000, r = 784).
+    """
+    import torch
+
     Z = F * p.sqrt()[:, None]
-    return Z.T @ Z
+    r = Z.shape[1]
+    if Z.device.type != "cpu" or r < 256:
+        return Z.T @ Z
+    edges = np.linspace(0, r, GRAM_BLOCKS + 1).astype(int)
+    M = torch.empty(r, r, dtype=Z.dtype)
+    for a, b in zip(edges[:-1], edges[1:]):
+        row = Z[:, a:b].T @ Z[:, a:]  # (b-a, r-a): diagonal block and everything right of it
+        M[a:b, a:] = row
+        M[a:, a:b] = row.T
+    return M
 
 
 def _loss_and_grad(F, w, gammas):
