@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from core import __version__
-from core.inspect import check_probabilities, effective_sample_size
+from core.inspect import effective_sample_size
+from core.vendi import check_probabilities
 from core.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 EXPORT_FORMAT_VERSION = 1

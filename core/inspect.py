@@ -11,17 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def check_probabilities(p: np.ndarray) -> np.ndarray:
-    """Return p as float64 (n,) or raise ValueError with a plain sentence."""
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 1 or p.size == 0:
-        raise ValueError(f"weights must be a non-empty 1-D array, got shape {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("weights must be finite and non-negative")
-    if not np.isclose(p.sum(), 1.0, atol=1e-6):
-        raise ValueError(f"weights must sum to 1, they sum to {p.sum():.6g}")
-    return p
+from core.vendi import check_probabilities
 
 
 def top_bottom_indices(p: np.ndarray, k: int = 12) -> tuple[np.ndarray, np.ndarray]:

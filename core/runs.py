@@ -443,10 +443,10 @@ def run_training(run_dir: Path, dataset, p: np.ndarray | None, config: TrainConf
     dataset_spec: how to rebuild the dataset ({source, classes, per_class, seed}, the arguments of
     core.datasets.load_dataset), recorded in config.json so the run can be evaluated later."""
     from core.storage import default_data_root
-    from core.train import check_probabilities
+    from core.train import sampling_probabilities
 
     run_dir = Path(run_dir)
-    p = check_probabilities(p, len(dataset.images))
+    p = sampling_probabilities(p, len(dataset.images))
     record = run_record(config, dataset_spec or {"source": dataset.name}, dataset.fingerprint, p, "uniform" if np.ptp(p) == 0 else "weights")
     record["image_shape"] = list(dataset.images.shape[1:])
     resume = (run_dir / "config.json").exists()

@@ -92,16 +92,18 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.tensor(images).permute(0, 3, 1, 2).contiguous()  # a copy: input may be read-only
 
 
-def check_probabilities(p: np.ndarray | None, n: int) -> np.ndarray:
-    """p (n,) non-negative, summing to 1 (renormalised); None -> uniform (the baseline)."""
+def sampling_probabilities(p: np.ndarray | None, n: int) -> np.ndarray:
+    """Real-batch sampling probabilities (n,): None -> uniform (the baseline); non-negative
+    weights that do not sum to 1 are renormalised, then checked by core.vendi."""
+    from core.vendi import check_probabilities
+
     if p is None:
         return np.full(n, 1.0 / n)
     p = np.asarray(p, dtype=np.float64)
     if p.shape != (n,):
         raise ValueError(f"weights have shape {p.shape} but the dataset has {n} images")
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError("weights must be finite, non-negative and not all zero")
-    return p / p.sum()
+    total = p.sum()
+    return check_probabilities(p / total if np.isfinite(total) and total > 0 else p, n)
 
 
 def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -123,7 +125,7 @@ class Trainer:
         self.config = config.validate()
         self.device = resolve_device(config.device)
         data = images_to_tensor(images)  # (N, C, H, W) uint8
-        self.p = check_probabilities(p, len(data))
+        self.p = sampling_probabilities(p, len(data))
         self.image_shape = tuple(data.shape[1:])
         self.step = 0
         self._setup_backends()

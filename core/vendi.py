@@ -40,17 +40,19 @@ def normalise_rows(features) -> np.ndarray:
     return X / norms[:, None]
 
 
-def check_probabilities(p, n: int) -> np.ndarray:
-    """None -> uniform; else a float64 vector of length n, non-negative, summing to 1 (tolerance 1e-6)."""
+def check_probabilities(p, n: int | None = None) -> np.ndarray:
+    """None -> uniform over n; else a float64 vector (n,) (any length when n is None), non-negative,
+    summing to 1 (tolerance 1e-6). The one check of probability vectors in divweights."""
     if p is None:
         return np.full(n, 1.0 / n)
     p = np.asarray(p, dtype=np.float64)
-    if p.shape != (n,):
-        raise ValueError(f"p must have shape ({n},) to match the items; got {p.shape}")
+    if p.ndim != 1 or p.size == 0 or (n is not None and p.shape != (n,)):
+        expected = f"({n},) to match the items" if n is not None else "(n,), non-empty"
+        raise ValueError(f"probabilities p must have shape {expected}; got {p.shape}")
     if not np.isfinite(p).all() or (p < 0).any():
-        raise ValueError("p must be finite and non-negative")
+        raise ValueError("probabilities p must be finite and non-negative")
     if abs(p.sum() - 1.0) > 1e-6:
-        raise ValueError(f"p must sum to 1; it sums to {p.sum():.8g}")
+        raise ValueError(f"probabilities p must sum to 1; they sum to {p.sum():.8g}")
     return p
 
 

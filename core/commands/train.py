@@ -163,7 +163,7 @@ def _weights_from_args(args, dataset) -> tuple[np.ndarray, str]:
 
 def _weights_file(user_path: str, n: int) -> np.ndarray:
     from core.storage import default_data_root, resolve_under
-    from core.train import check_probabilities
+    from core.train import sampling_probabilities
 
     path = resolve_under(default_data_root(), user_path)
     if not path.exists():
@@ -172,7 +172,7 @@ def _weights_file(user_path: str, n: int) -> np.ndarray:
         p = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise UserError(f"weights file {user_path} is not a plain .npy array ({exc})") from None
-    return check_probabilities(p.reshape(-1) if p.ndim == 2 and 1 in p.shape else p, n)
+    return sampling_probabilities(p.reshape(-1) if p.ndim == 2 and 1 in p.shape else p, n)
 
 
 def _diversity_weights(dataset, gamma: float, embedder: str) -> np.ndarray:
