@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from divweights_ui import handlers as h
-from divweights_ui.layout import build_demo
-from divweights_ui.serving import launch_kwargs
+from tests.ui.launch import launched_studio
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -17,12 +16,8 @@ gradio_client = pytest.importorskip("gradio_client")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    demo = build_demo(root, h.StartupChoice("digits", (0, 1), 30, steps=6), extra_tabs=False)
-    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
-    try:
+    with launched_studio(root, per_class=30, steps=6) as demo:
         yield demo, root, gradio_client.Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 def test_every_api_name_answers(served):

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from divweights_ui import handlers as h
-from divweights_ui.layout import build_demo
-from divweights_ui.serving import launch_kwargs
+from tests.ui.launch import launched_studio
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -28,12 +26,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    demo = build_demo(root, h.StartupChoice("digits", (0, 1), 60, steps=10), extra_tabs=False)
-    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
-    try:
+    with launched_studio(root, per_class=60, steps=10) as demo:
         yield demo.local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

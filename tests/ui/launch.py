@@ -1,0 +1,16 @@
+import contextlib
+
+from divweights_ui import handlers as h
+from divweights_ui.layout import build_demo
+from divweights_ui.serving import launch_kwargs
+
+
+@contextlib.contextmanager
+def launched_studio(root, per_class: int, steps: int):
+    """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings."""
+    demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=False)
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
+    try:
+        yield demo
+    finally:
+        demo.close()
