@@ -5,13 +5,13 @@ import sys
 
 from core.storage import default_data_root
 from divweights_ui.layout import build_demo
-from divweights_ui.serving import check_exposure, launch_kwargs
+from divweights_ui.serving import check_exposure, launch_kwargs, port_in_use
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="divweights studio (Gradio)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=None, help="default: 7860, or the next free port")
     parser.add_argument("--data-dir", default=None, help="data root (default: $DIVWEIGHTS_DATA_DIR or ./data)")
     parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
     parser.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require a login")
@@ -20,6 +20,10 @@ def main(argv=None) -> int:
         auth = check_exposure(args.host, args.share, args.auth)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.port is not None and port_in_use(args.host, args.port):
+        print(f"error: port {args.port} on {args.host} is already in use (another studio?); choose one with --port",
+              file=sys.stderr)
         return 2
     data_root = default_data_root() if args.data_dir is None else args.data_dir
     print("Preparing the start dataset (the first start computes embeddings and weights and caches them;"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 from divweights_ui.handlers import MAX_UPLOAD_MB, generated_dir
@@ -34,6 +35,16 @@ def check_exposure(host: str, share: bool, auth: str | None) -> tuple[str, str] 
                          "this machine's CPU/GPU and read your exports. Add --auth user:password, or keep the "
                          "default --host 127.0.0.1 (only this computer).")
     return credentials
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port (checked before the slow start-up)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def launch_kwargs(data_root: Path) -> dict:

@@ -81,6 +81,17 @@ def test_exposure_rules(host, share, auth, ok):
             check_exposure(host, share, auth)
 
 
+def test_app_refuses_a_busy_port_before_loading_anything(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert app.main(["--port", str(port)]) == 2
+    assert f"port {port}" in capsys.readouterr().err
+
+
 def test_app_refuses_public_host_without_auth(capsys):
     assert app.main(["--host", "0.0.0.0"]) == 2  # refuses before loading anything
     assert "--auth" in capsys.readouterr().err
