@@ -66,6 +66,19 @@ def features_for(n: int, d: int) -> tuple[np.ndarray, str]:
     return np.abs(np.random.default_rng(0).normal(size=(n, d))), "random |N(0,1)|"
 
 
+def numpy_blas() -> str:
+    """Which BLAS kernels numpy (the CPU engine) runs: OPENBLAS_CORETYPE, where set, overrides the
+    library's own CPU detection, and older kernels can be much slower on a newer CPU."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    libs = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '')}".strip()
+            for i in threadpool_info() if "numpy" in i.get("filepath", "")]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return f"numpy BLAS {', '.join(libs) or 'unknown'}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+
+
 def timed(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -86,7 +99,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baselines", action="store_true", help="also time the autograd formulations")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}; {numpy_blas()}")
     print(f"| {'implementation':<22} | {'n':>9} | {'d':>4} | {'dtype':<7} | {'median s':>9} | {'speed-up':>8} | data")
     print(f"|{'-' * 24}|{'-' * 11}|{'-' * 6}|{'-' * 9}|{'-' * 11}|{'-' * 10}|-----")
     for n in [int(s) for s in args.sizes.split(",")]:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.vendi import vendi_score
-from core.weights import (WeightsConfig, load_result, optimise_weights, reduce_rank, save_result,
-                          sweep_gamma)
+from core.vendi import normalise_rows, vendi_score
+from core.weights import (WeightsConfig, _optimise_batch, load_result, optimise_weights, reduce_rank,
+                          save_result, sweep_gamma)
 
 GAMMAS = (0.6, 0.8, 1.0)
 
@@ -79,12 +79,24 @@ def test_reduce_rank_is_exact_and_never_wider_than_d():
     rng = np.random.default_rng(0)
     X = rng.random((50, 5)) @ rng.random((5, 20))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    F = reduce_rank(torch.from_numpy(X)).numpy()
+    F = reduce_rank(X)
     assert F.shape == (50, 5)
     np.testing.assert_allclose(F @ F.T, X @ X.T, atol=1e-12)
-    wide = reduce_rank(torch.from_numpy(X[:8])).numpy()
+    wide = reduce_rank(X[:8])
     assert wide.shape[1] <= 8
     np.testing.assert_allclose(wide @ wide.T, X[:8] @ X[:8].T, atol=1e-12)
+
+
+def test_torch_tensor_path_equals_numpy_path():
+    """CUDA runs the same loop on torch tensors; check that branch here on CPU tensors."""
+    F = reduce_rank(normalise_rows(np.random.default_rng(3).random((60, 12))))
+    config = WeightsConfig(steps=25)
+    w_np, hist_np, _ = _optimise_batch(F, [0.5, 1.0], config)
+    w_t, hist_t, _ = _optimise_batch(torch.from_numpy(F), [0.5, 1.0], config)
+    assert isinstance(w_t, torch.Tensor)
+    np.testing.assert_allclose(w_t.numpy(), w_np, rtol=1e-10, atol=1e-12)
+    assert [row["lr"] for row in hist_t[0]] == [row["lr"] for row in hist_np[0]]
+    np.testing.assert_allclose([row["vs"] for row in hist_t[1]], [row["vs"] for row in hist_np[1]], rtol=1e-12)
 
 
 def test_history_vs_matches_vendi_module_and_gamma_zero_stays_uniform():
