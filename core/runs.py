@@ -9,8 +9,8 @@
   stop.request     written by `request_stop`; the trainer checkpoints and exits
   log.txt          stdout/stderr of the training process
 
-A run executes in its own process (`python -m core train ...`, its own session) so closing the
-browser or the studio never stops it. One job runs at a time per data root (an flock), others
+A run executes in its own process (`python -m core train ...`, its own session; core.run_exec)
+so closing the browser or the studio never stops it. One job runs at a time per data root (an flock), others
 wait as "queued". Every file is written atomically (core.storage) except metrics.jsonl, which
 is appended to and trimmed back to the checkpoint on resume.
 """
@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,12 +32,11 @@ import numpy as np
 
 from core import __version__
 from core.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, fingerprint_arrays
-from core.train import LossMeter, TrainConfig
+from core.train import TrainConfig
 
 STATES = ("queued", "running", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running")
 KEEP_CHECKPOINTS = 2
-HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued
 STALE_AFTER_S = 15.0  # a heartbeat older than this, from a dead pid, means the run was interrupted
 RESUME_FREE_FIELDS = ("steps", "device")  # may change on resume; any other field refuses
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -325,138 +323,7 @@ def delete_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir)
 
 
-# --- executing a run (inside the training process) -----------------------------------------------
-
-class _RunHooks:
-    """on_step for core.train.train: metrics, heartbeat, sample grids and checkpoints."""
-
-    def __init__(self, run_dir: Path, trainer):
-        self.run_dir, self.trainer, self.config = run_dir, trainer, trainer.config
-        self.meter = LossMeter()
-        self.latents = trainer.fixed_latents()
-        self.last_beat = time.monotonic()
-
-    def __call__(self, step: int, losses: dict) -> None:
-        c = self.config
-        self.meter.add(losses)
-        if step % c.log_every == 0 or step == c.steps:
-            append_metrics(self.run_dir, {"step": step, "time": time.time(), **self.meter.read()})
-        if step % c.sample_every == 0 or step == c.steps:
-            save_sample_grid(self.run_dir, self.trainer, self.latents)
-        if step % c.checkpoint_every == 0 or step == c.steps:
-            save_checkpoint(self.run_dir, self.trainer)
-        if time.monotonic() - self.last_beat > HEARTBEAT_S:
-            write_status(self.run_dir, "running", step=step)
-            self.last_beat = time.monotonic()
-
-
-def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.ndarray,
-                p: np.ndarray, resume: bool = False, queue: bool = True) -> str:
-    """Run (or resume) the training of `run_dir` in this process; returns the final state.
-
-    Waits as "queued" for the job lock; a stop request (or SIGTERM) checkpoints and exits as
-    "interrupted"; CUDA out-of-memory and other errors mark the run "failed" with the message.
-    """
-    run_dir = Path(run_dir)
-    pid = os.getpid()
-    current = refresh_status(run_dir)
-    if current.get("state") in ACTIVE_STATES and current.get("pid") not in (None, pid) and pid_alive(current["pid"]):
-        raise ValueError(f"run {run_dir.name} is already {current['state']} in process {current['pid']}")
-    write_status(run_dir, "queued", pid=pid, step=0, steps=config.steps, message="waiting for the job lock")
-    lock = job_lock(data_root, lambda: write_status(run_dir, "queued", pid=pid),
-                    lambda: stop_requested(run_dir)) if queue else contextlib.nullcontext(True)
-    with _stop_on_sigterm(run_dir), lock as acquired:
-        if not acquired:
-            (run_dir / "stop.request").unlink(missing_ok=True)
-            write_status(run_dir, "interrupted", message="stopped while queued")
-            return "interrupted"
-        try:
-            return _train_in_folder(run_dir, config, images, p, resume)
-        except KeyboardInterrupt:
-            write_status(run_dir, "interrupted", message="interrupted (Ctrl-C): resume from the last checkpoint")
-            raise
-        except Exception as exc:
-            write_status(run_dir, "failed", message=_failure_message(exc))
-            if _is_out_of_memory(exc):
-                return "failed"
-            raise
-
-
-def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool) -> str:
-    from core.train import Trainer, train
-
-    trainer = Trainer(config, images, p)
-    resumed = {}
-    if resume:
-        _, skipped = restore_latest_checkpoint(run_dir, trainer)
-        trim_metrics(run_dir, trainer.step)
-        resumed = {"resumed_from": trainer.step, "skipped_checkpoints": skipped}
-    message = f"resumed from step {trainer.step}" if resume else "started"
-    if skipped := resumed.get("skipped_checkpoints"):
-        message += f" (skipped {'; '.join(skipped)})"
-    write_status(run_dir, "running", pid=os.getpid(), step=trainer.step, steps=config.steps, message=message, **resumed)
-    hooks = _RunHooks(run_dir, trainer)
-    train(config, images, p, on_step=hooks, should_stop=lambda: stop_requested(run_dir), trainer=trainer)
-    if trainer.step < config.steps:  # stopped: checkpoint then exit
-        if trainer.step % config.checkpoint_every != 0:  # not saved by the hooks already
-            save_checkpoint(run_dir, trainer)
-        (run_dir / "stop.request").unlink(missing_ok=True)
-        write_status(run_dir, "interrupted", step=trainer.step, message=f"stopped at step {trainer.step}")
-        return "interrupted"
-    write_status(run_dir, "finished", step=trainer.step, message=f"finished {trainer.step} steps")
-    return "finished"
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm(run_dir: Path):
-    """While training, SIGTERM becomes a stop request, so a terminated run still checkpoints."""
-    try:
-        previous = signal.signal(signal.SIGTERM, lambda *_: request_stop(run_dir))
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def _failure_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    prefix = "CUDA out of memory" if _is_out_of_memory(exc) else type(exc).__name__
-    return f"{prefix}: {text}"[:500]
-
-
-# --- in-process use (the study, notebooks) -------------------------------------------------------
-
-def run_training(run_dir: Path, dataset, p: np.ndarray | None, config: TrainConfig,
-                 data_root: Path | None = None, queue: bool = True, dataset_spec: dict | None = None) -> str:
-    """Train `dataset` (core.datasets.Dataset) into `run_dir` in this process, resuming the run
-    already there (refused if its inputs changed). Returns the final state.
-
-    dataset_spec: how to rebuild the dataset ({source, classes, per_class, seed}, the arguments of
-    core.datasets.load_dataset), recorded in config.json so the run can be evaluated later."""
-    from core.storage import default_data_root
-    from core.train import sampling_probabilities
-
-    run_dir = Path(run_dir)
-    p = sampling_probabilities(p, len(dataset.images))
-    record = run_record(config, dataset_spec or {"source": dataset.name}, dataset.fingerprint, p, "uniform" if np.ptp(p) == 0 else "weights")
-    record["image_shape"] = list(dataset.images.shape[1:])
-    resume = (run_dir / "config.json").exists()
-    if resume:
-        check_resume(read_config(run_dir), record)
-    else:
-        create_run(run_dir, record, p)
-    root = Path(data_root) if data_root else default_data_root()
-    return execute_run(run_dir, root, config, dataset.images, p, resume=resume, queue=queue)
-
+# --- reading a run back ---------------------------------------------------------------------------
 
 def load_generator(run_dir: Path, device: str = "cpu"):
     """The generator of a run's newest good checkpoint, in eval mode on `device`."""

@@ -177,9 +177,9 @@ def train_model(run_dir: Path, dataset, p: np.ndarray | None, train_config, data
     Uses the run folders of core.runs (checkpoints, grids, status); waits for the data root's
     job lock like every other training job. A stopped or failed run raises, so the study's
     state never records it as done."""
-    from core import runs
+    from core import run_exec, runs
 
-    state = runs.run_training(run_dir, dataset, p, train_config, data_root=data_root, dataset_spec=dataset_spec)
+    state = run_exec.run_training(run_dir, dataset, p, train_config, data_root=data_root, dataset_spec=dataset_spec)
     if state != "finished":
         message = runs.read_status(run_dir).get("message", "")
         raise RuntimeError(f"training {Path(run_dir).name} ended {state}: {message}")

@@ -48,7 +48,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import runs
+    from core import run_exec, runs
     from core.storage import default_data_root
 
     data_root = default_data_root()
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     if not args.resume:
         runs.create_run(run_dir, record, p)
-    state = runs.execute_run(run_dir, data_root, config, images, p, resume=args.resume, queue=not args.no_queue)
+    state = run_exec.execute_run(run_dir, data_root, config, images, p, resume=args.resume, queue=not args.no_queue)
     print(f"{run_dir.name}: {state} ({runs.read_status(run_dir).get('message', '')})")
     return 1 if state == "failed" else 0
 
