@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from core.compare import class_mass_rows, comparable_runs, metric_table, run_label, shared_map
 
