@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from core.vendi import normalise_rows, vendi_score
-from core.weights import (WeightsConfig, _optimise_batch, load_result, optimise_weights, reduce_rank,
+from core.weights import (WeightsConfig, _optimise_batch, _results, load_result, optimise_weights, reduce_rank,
                           save_result, sweep_gamma)
 
 GAMMAS = (0.6, 0.8, 1.0)
@@ -97,6 +97,11 @@ def test_torch_tensor_path_equals_numpy_path():
     np.testing.assert_allclose(w_t.numpy(), w_np, rtol=1e-10, atol=1e-12)
     assert [row["lr"] for row in hist_t[0]] == [row["lr"] for row in hist_np[0]]
     np.testing.assert_allclose([row["vs"] for row in hist_t[1]], [row["vs"] for row in hist_np[1]], rtol=1e-12)
+    res_np = _results(F, w_np, hist_np, False, [config, config])
+    res_t = _results(torch.from_numpy(F), w_t, hist_t, False, [config, config])
+    for a, b in zip(res_np, res_t):
+        np.testing.assert_allclose(b.p, a.p, rtol=1e-10)
+        assert b.vs_final == pytest.approx(a.vs_final, rel=1e-12) and b.vs_final > b.vs_uniform
 
 
 def test_history_vs_matches_vendi_module_and_gamma_zero_stays_uniform():
