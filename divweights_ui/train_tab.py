@@ -9,6 +9,7 @@ closing the browser or restarting the studio never stops a run. Handlers are pla
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from pathlib import Path
@@ -176,11 +177,37 @@ def list_runs(selected: str | None = None, *, data_root: Path):
 
     Listing also marks runs whose process died (and whose heartbeat went stale) as interrupted.
     """
-    table = runs_table(data_root)
+    return _listing(runs_table(data_root), selected, data_root)
+
+
+def _listing(table: list[list], selected: str | None, data_root: Path):
     ids = [row[0] for row in table]
     shown = ids[:MAX_PLOTTED]
     picker = gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None))
     return table, loss_figure(data_root, shown), latest_grids(data_root, shown), picker
+
+
+def listing_signature(table: list[list], selected: str | None, data_root: Path) -> str:
+    """What a listing would show, cheaply: the table, the chosen run, and each drawn run's newest
+    metrics (file time) and sample grid (file name)."""
+    files = []
+    for row in table[:MAX_PLOTTED]:
+        run_dir = runs.runs_root(data_root) / row[0]
+        metrics = run_dir / "metrics.jsonl"
+        sample = runs.latest_sample(run_dir)
+        files.append([metrics.stat().st_mtime_ns if metrics.exists() else 0, sample.name if sample else ""])
+    return json.dumps([table, selected, files], default=str)
+
+
+def poll_runs(selected: str | None, seen: str | None, *, data_root: Path):
+    """Timer tick: list_runs(...) plus its signature when anything changed since `seen`, else skip
+    every output. Redrawing the chart and the grids every tick costs the browser CPU that a weights
+    run or a training run beside it needs, even while nothing changes."""
+    table = runs_table(data_root)
+    signature = listing_signature(table, selected, data_root)
+    if signature == seen:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
+    return (*_listing(table, selected, data_root), signature)
 
 
 def _run_dir(data_root: Path, run_id: str | None) -> Path:
@@ -279,8 +306,10 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
                      outputs=[message, table], **GPU)
      .success(list_fn, **listing, **INTERNAL))
     refresh_btn.click(list_fn, api_name="list_runs", **listing)
+    seen = gr.State(None)  # signature of what the chart and grids show (poll_runs)
     timer = gr.Timer(POLL_S)
-    timer.tick(list_fn, **listing, **INTERNAL)
+    timer.tick(bind(poll_runs, data_root=data_root), inputs=[run_picker, seen],
+               outputs=[table, chart, grids, run_picker, seen], **INTERNAL)
     timer.tick(sync_weights, inputs=[session_state, known_keys, weight_keys], outputs=[weight_keys, known_keys],
                **INTERNAL)
     stop_btn.click(bind(stop_run, data_root=data_root), api_name="stop_run", inputs=[run_picker], outputs=[message])

@@ -54,6 +54,12 @@ def test_start_list_resume_delete(session, data_root):
     assert runs.read_config(data_root / "runs" / divw)["dataset"] == {"source": "digits", "classes": [0, 1],
                                                                       "per_class": 20, "seed": 0}
 
+    *shown, picker_again, seen = t.poll_runs(table[0][0], None, data_root=data_root)  # first tick draws
+    assert shown[0] == table and len(shown[1].data) == 4 and len(shown[2]) == 2
+    assert t.poll_runs(table[0][0], seen, data_root=data_root)[:4] == (gr.skip(),) * 4  # nothing changed
+    runs.append_metrics(data_root / "runs" / divw, {"step": 4, "time": time.time(), "wdist": 0.1, "loss_g": 0.2})
+    assert t.poll_runs(table[0][0], seen, data_root=data_root)[4] != seen  # new metrics: drawn again
+
     with pytest.raises(gr.Error, match="nothing to stop"):
         t.stop_run(divw, data_root=data_root)
     with pytest.raises(gr.Error, match="finished"):
