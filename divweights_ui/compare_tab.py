@@ -39,14 +39,17 @@ def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
     bind = functools.partial
     gr.Markdown(INTRO)
     with gr.Row():
-        runs = gr.Dropdown(run_choices(data_root), multiselect=True, label="Runs", scale=5, elem_id="dw-compare-runs",
-                           info="Studio runs and runs of studies (python -m core study) under the data root.")
-        refresh = gr.Button("Refresh list", scale=1)
+        # a CheckboxGroup, not a multiselect Dropdown: gradio 6.31's multiselect shows options picked
+        # with the mouse but sends [] to the handler (keyboard picks arrive)
+        runs = gr.CheckboxGroup(run_choices(data_root), label="Runs", scale=5, elem_id="dw-compare-runs",
+                                info="Studio runs and runs of studies (python -m core study) under the data root.")
+        refresh = gr.Button("Refresh list", scale=1, elem_id="dw-compare-refresh")
     with gr.Row():
         n_samples = gr.Number(value=2000, precision=0, minimum=50, label="Samples per run (evaluation)",
-                              info=f"The paper uses {EvalConfig().n_samples:,}; fewer is quicker and noisier.")
+                              info=f"The paper uses {EvalConfig().n_samples:,}; fewer is quicker and noisier.",
+                              elem_id="dw-compare-samples")
         compare_btn = gr.Button("Compare", variant="primary")
-        evaluate_btn = gr.Button("Evaluate selected runs")
+        evaluate_btn = gr.Button("Evaluate selected runs", elem_id="dw-compare-evaluate")
     note = gr.Markdown(elem_id="dw-compare-note")
     grids = gr.Gallery(label="Sample grids", columns=4, height="auto", object_fit="contain", elem_id="dw-compare-grids")
     table = gr.Markdown(elem_id="dw-compare-table")
@@ -57,7 +60,7 @@ def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
     nearest = gr.Gallery(label="Generated sample → nearest training image (memorisation check)", columns=8,
                          height="auto", object_fit="contain")
 
-    refresh.click(bind(refresh_runs, data_root=data_root), inputs=None, outputs=runs, api_visibility="private")
+    refresh.click(bind(refresh_runs, data_root=data_root), inputs=runs, outputs=runs, api_visibility="private")
     compare_btn.click(bind(compare_runs, data_root=data_root), api_name="compare_runs",
                       inputs=[session_state, runs], outputs=[grids, table, metric_plot, note])
     evaluate_btn.click(bind(evaluate_runs, data_root=data_root), api_name="evaluate_run",
@@ -78,8 +81,11 @@ def run_choices(data_root: Path) -> list[tuple[str, str]]:
     return choices
 
 
-def refresh_runs(*, data_root: Path):
-    return gr.Dropdown(choices=run_choices(data_root))
+def refresh_runs(selected: list[str] | None = None, *, data_root: Path):
+    """The run list again, keeping the ticks of runs that still exist."""
+    choices = run_choices(data_root)
+    present = {value for _, value in choices}
+    return gr.CheckboxGroup(choices=choices, value=[run for run in selected or [] if run in present])
 
 
 def _selected_dirs(selected, data_root: Path) -> list[Path]:

@@ -273,18 +273,22 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
         with gr.Column(scale=2):
             include_baseline = gr.Checkbox(value=True, label="Baseline (uniform weights)", info=HELP["models"])
             initial = weights_choices(session_state.value)
-            weight_keys = gr.CheckboxGroup(initial, label="DivW runs: diversity weights of this session (one run each)")
+            weight_keys = gr.CheckboxGroup(initial, label="DivW runs: diversity weights of this session (one run each)",
+                                           elem_id="dw-train-weights")
             known_keys = gr.State([key for _, key in initial])
         with gr.Column(scale=2):
             with gr.Row():
                 preset = gr.Radio(list(PRESETS), value="quick", label="Preset", info=HELP["preset"])
                 device = gr.Radio(devices, value=devices[0], label="Device", info=HELP["device"])
             with gr.Row():
-                steps = gr.Number(value=steps_default, label="Steps", info=HELP["steps"], precision=0, minimum=1)
-                batch_size = gr.Number(value=batch_default, label="Batch size", info=HELP["batch"], precision=0, minimum=1)
-            start_btn = gr.Button("Start training", variant="primary")
-    message = gr.Markdown()
-    table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(data_root), interactive=False, label="Runs", wrap=True)
+                steps = gr.Number(value=steps_default, label="Steps", info=HELP["steps"], precision=0, minimum=1,
+                                  elem_id="dw-train-steps")
+                batch_size = gr.Number(value=batch_default, label="Batch size", info=HELP["batch"], precision=0, minimum=1,
+                                       elem_id="dw-train-batch")
+            start_btn = gr.Button("Start training", variant="primary", elem_id="dw-train-start")
+    message = gr.Markdown(elem_id="dw-train-message")
+    table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(data_root), interactive=False, label="Runs", wrap=True,
+                         elem_id="dw-runs")
     with gr.Row():
         run_picker = gr.Dropdown([], label="Run", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", scale=1)
@@ -295,9 +299,9 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
         confirm = gr.Checkbox(value=False, label="Yes, delete this run's checkpoints, samples and metrics")
         confirm_btn = gr.Button("Delete run", variant="stop")
         cancel_btn = gr.Button("Cancel")
-    chart = gr.Plot(label="Losses")
+    chart = gr.Plot(label="Losses", elem_id="dw-losses")
     grids = gr.Gallery(label="Latest samples (the same latent vectors in every run)", columns=4, height="auto",
-                       object_fit="contain")
+                       object_fit="contain", elem_id="dw-train-grids")
 
     listing = dict(inputs=[run_picker], outputs=[table, chart, grids, run_picker])
     list_fn = bind(list_runs, data_root=data_root)

@@ -6,9 +6,10 @@ from divweights_ui.serving import launch_kwargs
 
 
 @contextlib.contextmanager
-def launched_studio(root, per_class: int, steps: int):
-    """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings."""
-    demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=False)
+def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False):
+    """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings;
+    extra_tabs adds Train and Compare."""
+    demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=extra_tabs)
     demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
     try:
         yield demo

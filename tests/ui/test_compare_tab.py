@@ -8,8 +8,6 @@ from divweights_ui import compare_tab
 from divweights_ui.session import Session
 
 
-
-
 def test_the_tab_exposes_stable_endpoints(data_root):
     with gr.Blocks() as demo:
         state = gr.State(Session())
@@ -26,6 +24,8 @@ def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
     assert len(grids) == 1 and "baseline" in grids[0][1]
     assert isinstance(grids[0][0], np.ndarray)  # pixels, not a path under runs/ (gradio refuses to serve those)
     assert "No saved evaluations" in table and "Evaluate" in note
+    refreshed = compare_tab.refresh_runs(["runs/base", "runs/deleted"], data_root=data_root)
+    assert refreshed.value == ["runs/base"]  # ticks of runs that still exist are kept
 
 
 def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_root):

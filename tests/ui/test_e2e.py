@@ -1,5 +1,6 @@
 """The studio in headless Chromium: open, wait for the default dataset, move γ, compute, see the VS
-change and both galleries, hover the map (thumbnail tooltip) and lasso a region (selection gallery).
+change and both galleries, hover the map (thumbnail tooltip) and lasso a region (selection gallery);
+then train a baseline and a DivW model from the Train tab and evaluate both on the Compare tab.
 
 Screenshots go to test-artifacts/ (gitignored). Skips only when Debian's chromium is missing.
 """
@@ -26,7 +27,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    with launched_studio(root, per_class=60, steps=10) as demo:
+    with launched_studio(root, per_class=60, steps=10, extra_tabs=True) as demo:
         yield demo.local_url
 
 
@@ -125,3 +126,43 @@ def test_studio_end_to_end(page):
     _wait_idle(page)
     assert re.match(r"\d", page.locator("#dw-selection textarea, #dw-selection input").first.input_value())
     _shot(page, "5-map-selection")
+
+
+def _number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_train_and_compare_in_the_browser(page):
+    # 5. a baseline and one DivW run (the session's γ=1 weights), tiny, on the CPU; they queue
+    _tab(page, "Train")
+    page.locator("#dw-train-weights label").filter(has_text="γ=1").first.click()
+    _number(page, "dw-train-steps", 12)
+    _number(page, "dw-train-batch", 16)
+    page.locator("#dw-train-start").click()
+    page.locator("#dw-train-message").get_by_text("Started 2 run(s)").wait_for()
+    page.wait_for_function("() => (document.querySelector('#dw-runs').innerText.match(/finished 12 steps/g) || []).length == 2",
+                           timeout=180_000)
+    page.wait_for_function("() => { const gd = document.querySelector('#dw-losses .js-plotly-plot');"
+                           " return gd && gd.data && gd.data.length == 4 && gd.data.every(t => t.x.length > 0); }")
+    page.locator("#dw-train-grids img").nth(1).wait_for()
+    assert "uniform" in page.locator("#dw-runs").inner_text() and "gamma=1" in page.locator("#dw-runs").inner_text()
+    _shot(page, "6-train")
+
+    # 6. both runs evaluated side by side: a metrics table and one sample grid per run
+    _tab(page, "Compare")
+    page.locator("#dw-compare-refresh").click()
+    _wait_idle(page)
+    boxes = page.locator("#dw-compare-runs input[type=checkbox]")
+    assert boxes.count() == 2 and page.locator("#dw-compare-runs").inner_text().count("(finished)") == 2
+    for index in range(2):  # tick both runs with the mouse
+        boxes.nth(index).click()
+    _number(page, "dw-compare-samples", 200)
+    page.locator("#dw-compare-evaluate").click()
+    page.locator("#dw-compare-table").get_by_text("wFID").first.wait_for(timeout=180_000)
+    _wait_idle(page)
+    assert page.locator("#dw-compare-grids img").count() == 2
+    table = page.locator("#dw-compare-table").inner_text()
+    assert "\nbaseline\t" in table and "DivW gamma=1" in table, table
+    _shot(page, "7-compare")
