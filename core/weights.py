@@ -219,9 +219,14 @@ def _prepare(features, dtype, device):
     device = _resolve_device(device)
     if device.type == "cpu":
         return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
+    return _prepare_tensor(X, dtype, device)
+
+
+def _prepare_tensor(X: np.ndarray, dtype, device):
+    """The same as tensors on `device`: checks and reduction run there, with no host copies."""
     import torch
 
-    X = torch.as_tensor(X, device=device).to(torch.float64)  # checks and reduction on the GPU, no host copies
+    X = torch.as_tensor(X, device=device).to(torch.float64)
     norms = X.norm(dim=1)
     check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
     return reduce_rank(X / norms[:, None]).to(_torch_dtype(dtype)).contiguous()

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from core.vendi import normalise_rows, vendi_score
-from core.weights import (WeightsConfig, _optimise_batch, _results, load_result, optimise_weights, reduce_rank,
+from core.weights import (WeightsConfig, _optimise_batch, _prepare_tensor, _results, load_result, optimise_weights, reduce_rank,
                           save_result, sweep_gamma)
 
 GAMMAS = (0.6, 0.8, 1.0)
@@ -89,7 +89,12 @@ def test_reduce_rank_is_exact_and_never_wider_than_d():
 
 def test_torch_tensor_path_equals_numpy_path():
     """CUDA runs the same loop on torch tensors; check that branch here on CPU tensors."""
-    F = reduce_rank(normalise_rows(np.random.default_rng(3).random((60, 12))))
+    X = np.random.default_rng(3).random((60, 12))
+    F = reduce_rank(normalise_rows(X))
+    F_t = _prepare_tensor(X, "float64", "cpu")  # CUDA's preparation, on CPU tensors
+    np.testing.assert_allclose(F_t.numpy() @ F_t.numpy().T, F @ F.T, atol=1e-12)
+    with pytest.raises(ValueError, match="all zero"):
+        _prepare_tensor(np.vstack([X, np.zeros((1, 12))]), "float64", "cpu")
     config = WeightsConfig(steps=25)
     w_np, hist_np, _ = _optimise_batch(F, [0.5, 1.0], config)
     w_t, hist_t, _ = _optimise_batch(torch.from_numpy(F), [0.5, 1.0], config)
