@@ -216,10 +216,10 @@ def _prepare(features, dtype, device):
     X = check_feature_array(features)
     if X.shape[0] < 2:
         raise ValueError(f"diversity weights need at least 2 items; got {X.shape[0]}")
-    device = _resolve_device(device)
-    if device.type == "cpu":
+    on_cpu = str(device) == "cpu" or _resolve_device(device).type == "cpu"  # an explicit "cpu" needs no torch
+    if on_cpu:
         return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
-    return _prepare_tensor(X, dtype, device)
+    return _prepare_tensor(X, dtype, _resolve_device(device))
 
 
 def _prepare_tensor(X: np.ndarray, dtype, device):
