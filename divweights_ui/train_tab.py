@@ -283,8 +283,8 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
             with gr.Row():
                 steps = gr.Number(value=steps_default, label="Steps", info=HELP["steps"], precision=0, minimum=1,
                                   elem_id="dw-train-steps")
-                batch_size = gr.Number(value=batch_default, label="Batch size", info=HELP["batch"], precision=0, minimum=1,
-                                       elem_id="dw-train-batch")
+                batch_size = gr.Number(value=batch_default, label="Batch size", info=HELP["batch"], precision=0,
+                                       minimum=1, elem_id="dw-train-batch")
             start_btn = gr.Button("Start training", variant="primary", elem_id="dw-train-start")
     message = gr.Markdown(elem_id="dw-train-message")
     table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(data_root), interactive=False, label="Runs", wrap=True,

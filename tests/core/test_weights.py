@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from core.vendi import normalise_rows, vendi_score
-from core.weights import (WeightsConfig, _optimise_batch, _prepare_tensor, _results, load_result, optimise_weights, reduce_rank,
-                          save_result, sweep_gamma)
+from core.weights import (WeightsConfig, _optimise_batch, _prepare_tensor, _results, load_result,
+                          optimise_weights, reduce_rank, save_result, sweep_gamma)
 
 GAMMAS = (0.6, 0.8, 1.0)
 

@@ -142,8 +142,8 @@ def test_train_and_compare_in_the_browser(page):
     _number(page, "dw-train-batch", 16)
     page.locator("#dw-train-start").click()
     page.locator("#dw-train-message").get_by_text("Started 2 run(s)").wait_for()
-    page.wait_for_function("() => (document.querySelector('#dw-runs').innerText.match(/finished 12 steps/g) || []).length == 2",
-                           timeout=180_000)
+    page.wait_for_function("() => (document.querySelector('#dw-runs').innerText"
+                           ".match(/finished 12 steps/g) || []).length == 2", timeout=180_000)
     page.wait_for_function("() => { const gd = document.querySelector('#dw-losses .js-plotly-plot');"
                            " return gd && gd.data && gd.data.length == 4 && gd.data.every(t => t.x.length > 0); }")
     page.locator("#dw-train-grids img").nth(1).wait_for()
