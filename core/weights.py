@@ -216,10 +216,11 @@ def _prepare(features, dtype, device):
     X = check_feature_array(features)
     if X.shape[0] < 2:
         raise ValueError(f"diversity weights need at least 2 items; got {X.shape[0]}")
-    on_cpu = str(device) == "cpu" or _resolve_device(device).type == "cpu"  # an explicit "cpu" needs no torch
-    if on_cpu:
-        return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
-    return _prepare_tensor(X, dtype, _resolve_device(device))
+    if str(device) != "cpu":  # an explicit "cpu" needs no torch
+        device = _resolve_device(device)
+        if device.type != "cpu":
+            return _prepare_tensor(X, dtype, device)
+    return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
 
 
 def _prepare_tensor(X: np.ndarray, dtype, device):
