@@ -61,9 +61,10 @@ def main() -> None:
     parser.add_argument("--variants", default=None, help="comma-separated indices of the variants to run")
     args = parser.parse_args()
 
-    from core.train import TrainConfig, resolve_device
+    from core.devices import resolve_device
+    from core.train import TrainConfig
 
-    device = resolve_device(args.device).type
+    device = resolve_device(args.device).partition(":")[0]
     cuda = device == "cuda"
     preset = args.preset or ("paper" if cuda else "quick")
     batch_sizes = [int(b) for b in (args.batch_sizes or ("6000" if cuda else "16,64")).split(",")]

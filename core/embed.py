@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from core import storage
+from core.devices import resolve_device
 
 CACHE_VERSION = 1  # bump when preprocessing or the cache layout changes
 PREPROCESSING = "pil-bicubic-antialias/shortest-side/center-crop/grey-to-rgb/model-mean-std"
@@ -274,14 +275,6 @@ def resolve_weights(model: str, pretrained: str | None) -> tuple[str | None, dic
         f"looked for: {'; '.join(looked)}. Copy them there, or use --model pixels.")
 
 
-def _pick_device(device: str | None) -> str:
-    import torch
-
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 @functools.lru_cache(maxsize=1)  # one model resident (ViT-L/14 is ~1.7 GB); read-only after load
 def load_clip(model: str, pretrained: str | None, device: str):
     """-> (open_clip model in eval mode, mean (1,3,1,1), std (1,3,1,1), input size in px)."""
@@ -346,7 +339,7 @@ def embed_clip(images: np.ndarray, model: str, pretrained: str | None, device=No
     import torch
     from concurrent.futures import ThreadPoolExecutor
 
-    device = _pick_device(device)
+    device = resolve_device(device)
     clip, mean, std, size = load_clip(model, pretrained, device)
     batch = int(batch_size or default_batch_size(device))
     out, done, n = [], 0, len(images)

@@ -188,6 +188,7 @@ def evaluate_run(
     baseline). Writes `eval.json` and `eval_grid.png` (first 64 samples) into the run folder.
     """
     from core import runs
+    from core.devices import resolve_device
     from core.storage import atomic_write_bytes, atomic_write_json, default_data_root
     from core.study_figures import tile_grid
 
@@ -204,15 +205,6 @@ def evaluate_run(
     atomic_write_json(run_dir / "eval.json", result)
     atomic_write_bytes(run_dir / "eval_grid.png", png_bytes(tile_grid(images[:64])))
     return result
-
-
-def resolve_device(device: str | None) -> str:
-    """None -> "cuda" when a GPU is present, else "cpu"."""
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.devices import resolve_device
 from core.gan import WIDTH, Z_DIM, build_networks
 
 
@@ -75,15 +76,6 @@ PRESETS = {
 LOSS_NAMES = ("loss_d", "loss_g", "wdist", "gp")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
-    return device
-
-
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor (kept as bytes; batches become float)."""
     images = np.asarray(images)
@@ -123,7 +115,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, images: np.ndarray, p: np.ndarray | None = None):
         self.config = config.validate()
-        self.device = resolve_device(config.device)
+        self.device = torch.device(resolve_device(config.device))
         data = images_to_tensor(images)  # (N, C, H, W) uint8
         self.p = sampling_probabilities(p, len(data))
         self.image_shape = tuple(data.shape[1:])

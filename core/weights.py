@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.devices import resolve_device
 from core.vendi import check_feature_array, check_row_norms, normalise_rows
 
 
@@ -64,17 +65,6 @@ def _torch_dtype(dtype):
 
 def _dtype_name(dtype) -> str:
     return str(dtype).replace("torch.", "")
-
-
-def _resolve_device(device):
-    import torch
-
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available here")
-    return device
 
 
 def _xp(a):
@@ -216,10 +206,9 @@ def _prepare(features, dtype, device):
     X = check_feature_array(features)
     if X.shape[0] < 2:
         raise ValueError(f"diversity weights need at least 2 items; got {X.shape[0]}")
-    if str(device) != "cpu":  # an explicit "cpu" needs no torch
-        device = _resolve_device(device)
-        if device.type != "cpu":
-            return _prepare_tensor(X, dtype, device)
+    device = resolve_device(None if device is None else str(device))  # no torch import on a CPU-only machine
+    if device != "cpu":
+        return _prepare_tensor(X, dtype, device)
     return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
 
 

@@ -226,7 +226,8 @@ def metrics_figure(evaluations: list[dict]):
 def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfig):
     """(coverage map, mass per class, nearest-image gallery, map method) for runs on one dataset."""
     from core import projection
-    from core.evaluate import embed_images, generate_images, resolve_device
+    from core.devices import resolve_device
+    from core.evaluate import embed_images, generate_images
     from core.runs import load_generator
 
     images, features = {}, {}

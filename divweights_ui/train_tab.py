@@ -68,9 +68,9 @@ def preset_defaults(preset: str) -> tuple[int, int]:
 
 
 def device_choices() -> list[str]:
-    import torch
+    from core.devices import cuda_available
 
-    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+    return ["cuda", "cpu"] if cuda_available() else ["cpu"]
 
 
 def _slug(text: str) -> str:

@@ -144,7 +144,8 @@ def _overrides(args, names) -> dict:
 def _config_from_args(args, default_preset: str = "quick"):
     from dataclasses import fields
 
-    from core.train import TrainConfig, resolve_device
+    from core.devices import resolve_device
+    from core.train import TrainConfig
 
     names = [f.name for f in fields(TrainConfig)]
     config = TrainConfig.preset(args.preset or default_preset, **_overrides(args, names)).validate()
