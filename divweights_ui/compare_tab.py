@@ -33,8 +33,9 @@ METRIC_HELP = {"vs": "diversity of the samples", "fid": "distance to the data", 
                "kid": "unbiased distance to the data"}
 
 
-def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
-    """Components and events of the Compare tab; call inside `with gr.Tab("Compare"):`."""
+def build_compare_tab(session_state: gr.State, data_root: Path, tab: gr.Tab | None = None) -> None:
+    """Components and events of the Compare tab; call inside `with gr.Tab("Compare") as tab:`.
+    Opening the tab lists the runs again (runs trained since the page loaded appear)."""
     data_root = Path(data_root)
     bind = functools.partial
     gr.Markdown(INTRO)
@@ -42,7 +43,7 @@ def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
         # a CheckboxGroup, not a multiselect Dropdown: gradio 6.31's multiselect shows options picked
         # with the mouse but sends [] to the handler (keyboard picks arrive)
         runs = gr.CheckboxGroup(run_choices(data_root), label="Runs", scale=5, elem_id="dw-compare-runs",
-                                info="Studio runs and runs of studies (python -m core study) under the data root.")
+                                info=runs_info(run_choices(data_root)))
         refresh = gr.Button("Refresh list", scale=1, elem_id="dw-compare-refresh")
     with gr.Row():
         n_samples = gr.Number(value=2000, precision=0, minimum=50, label="Samples per run (evaluation)",
@@ -61,6 +62,8 @@ def build_compare_tab(session_state: gr.State, data_root: Path) -> None:
                          height="auto", object_fit="contain")
 
     refresh.click(bind(refresh_runs, data_root=data_root), inputs=runs, outputs=runs, api_visibility="private")
+    if tab is not None:
+        tab.select(bind(refresh_runs, data_root=data_root), inputs=runs, outputs=runs, api_visibility="private")
     compare_btn.click(bind(compare_runs, data_root=data_root), api_name="compare_runs",
                       inputs=[session_state, runs], outputs=[grids, table, metric_plot, note])
     evaluate_btn.click(bind(evaluate_runs, data_root=data_root), api_name="evaluate_run",
@@ -81,11 +84,18 @@ def run_choices(data_root: Path) -> list[tuple[str, str]]:
     return choices
 
 
+def runs_info(choices: list) -> str:
+    if not choices:
+        return "No runs yet: start some in the Train tab (or python -m core study); they appear here."
+    return "Studio runs and runs of studies (python -m core study) under the data root."
+
+
 def refresh_runs(selected: list[str] | None = None, *, data_root: Path):
     """The run list again, keeping the ticks of runs that still exist."""
     choices = run_choices(data_root)
     present = {value for _, value in choices}
-    return gr.CheckboxGroup(choices=choices, value=[run for run in selected or [] if run in present])
+    return gr.CheckboxGroup(choices=choices, value=[run for run in selected or [] if run in present],
+                            info=runs_info(choices))
 
 
 def _selected_dirs(selected, data_root: Path) -> list[Path]:

@@ -7,7 +7,6 @@ top_bottom, umap, select_points, export_weights. GPU-bound events share one queu
 from __future__ import annotations
 
 import functools
-import importlib
 from pathlib import Path
 
 import gradio as gr
@@ -55,18 +54,6 @@ def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
 
     return [(row["name"] + ("" if row["available"] else " (not on this machine)"), row["name"])
             for row in list_builtins(data_root)]
-
-
-def _optional_tab(module_name: str, builder: str, title: str, state, data_root: Path) -> None:
-    """Train/Compare tabs come from other modules; skip them quietly until they exist."""
-    try:
-        module = importlib.import_module(f"divweights_ui.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"divweights_ui.{module_name}":
-            raise
-        return
-    with gr.Tab(title):
-        getattr(module, builder)(state, data_root)
 
 
 def _source_fields(source_kind: str):
@@ -178,8 +165,13 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                 files = gr.File(label="Files", file_count="multiple", interactive=False)
                 snippet = gr.Code(label="PyTorch WeightedRandomSampler", language="python")
             if extra_tabs:
-                _optional_tab("train_tab", "build_train_tab", "Train", state, data_root)
-                _optional_tab("compare_tab", "build_compare_tab", "Compare", state, data_root)
+                from divweights_ui.compare_tab import build_compare_tab
+                from divweights_ui.train_tab import build_train_tab
+
+                with gr.Tab("Train"):
+                    build_train_tab(state, data_root)
+                with gr.Tab("Compare") as compare_tab:
+                    build_compare_tab(state, data_root, compare_tab)
 
         # ---- wiring
         source_kind.change(_source_fields, inputs=[source_kind], outputs=[builtin, upload, folder], **INTERNAL)

@@ -21,6 +21,7 @@ from core import runs
 from core.storage import atomic_save_npy, resolve_under
 from core.train import PRESETS
 from divweights_ui.common import image_array
+from divweights_ui.figures import empty_figure
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
@@ -149,6 +150,8 @@ def loss_figure(data_root: Path, run_ids: list[str]):
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
+    if not run_ids:
+        return empty_figure("No training runs yet: tick what to train above and press Start training.", height=360)
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Wasserstein estimate (critic)", "Generator loss"))
     for index, run_id in enumerate(run_ids):
         metrics = runs.read_metrics(runs.runs_root(data_root) / run_id)

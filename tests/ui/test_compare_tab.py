@@ -26,6 +26,12 @@ def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
     assert "No saved evaluations" in table and "Evaluate" in note
     refreshed = compare_tab.refresh_runs(["runs/base", "runs/deleted"], data_root=data_root)
     assert refreshed.value == ["runs/base"]  # ticks of runs that still exist are kept
+    assert refreshed.info.startswith("Studio runs")
+
+
+def test_an_empty_run_list_says_where_runs_come_from(data_root):
+    refreshed = compare_tab.refresh_runs([], data_root=data_root)
+    assert refreshed.choices == [] and "No runs yet" in refreshed.info
 
 
 def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_root):

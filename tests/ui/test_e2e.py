@@ -151,8 +151,8 @@ def test_train_and_compare_in_the_browser(page):
     _shot(page, "6-train")
 
     # 6. both runs evaluated side by side: a metrics table and one sample grid per run
-    _tab(page, "Compare")
-    page.locator("#dw-compare-refresh").click()
+    _tab(page, "Compare")  # opening the tab lists the runs trained since the page loaded (no Refresh press)
+    page.wait_for_function("() => document.querySelectorAll('#dw-compare-runs input[type=checkbox]').length == 2")
     _wait_idle(page)
     boxes = page.locator("#dw-compare-runs input[type=checkbox]")
     assert boxes.count() == 2 and page.locator("#dw-compare-runs").inner_text().count("(finished)") == 2

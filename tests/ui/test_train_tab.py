@@ -89,6 +89,9 @@ def test_bad_requests_change_nothing(session, data_root):
         with pytest.raises(gr.Error):
             t.stop_run(bad, data_root=data_root)
     assert runs.list_runs(data_root) == []
+    table, figure, grids, picker = t.list_runs(None, data_root=data_root)
+    assert (table, grids, picker["value"]) == ([], [], None)
+    assert "No training runs yet" in figure.layout.annotations[0].text and not figure.data
     assert t.preset_defaults("paper") == (6000, 6000)
 
 
