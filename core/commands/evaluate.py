@@ -64,18 +64,21 @@ def resolve_runs(data_root: Path, names: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from core.devices import resolve_device
     from core.evaluate import METRICS, evaluate_run
     from core.storage import default_data_root, resolve_under
 
     data_root = default_data_root()
     config = config_from_args(args)
+    resolve_device(config.device)  # a missing GPU is one error line, before the table starts
     run_dirs = resolve_runs(data_root, args.run_dirs)
     p_target = None
     if args.weights:
         p_target = np.load(resolve_under(data_root, args.weights), allow_pickle=False)
-    print("run\t" + "\t".join(METRICS) + "\tembedder\tIS from")
-    for run_dir in run_dirs:
+    for index, run_dir in enumerate(run_dirs):
         result = evaluate_run(run_dir, config, p_target=p_target, data_root=data_root)
+        if index == 0:  # the header waits for a first row: bad input stays one error line
+            print("run\t" + "\t".join(METRICS) + "\tembedder\tIS from")
         values = "\t".join("-" if result[m] is None else f"{result[m]:.4g}" for m in METRICS)
         print(f"{run_dir.name}\t{values}\t{result['embedder']}\t{result['is_source']}", flush=True)
     return 0

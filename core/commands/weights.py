@@ -38,10 +38,12 @@ def load_features(path: str):
 def run(args) -> int:
     import numpy as np
 
+    from core.devices import resolve_device
     from core.storage import atomic_save_npy
     from core.weights import optimise_weights
 
     features = load_features(args.features)
+    resolve_device(args.device)  # a missing GPU is one error line, before the table starts
     print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
 
     def report(row):

@@ -76,3 +76,12 @@ def test_pickled_object_arrays_are_refused(tmp_path, capsys):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     assert main(["vendi", str(tmp_path / "objects.npy")]) == 2
     assert "not a plain numeric" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the answer where CUDA is absent")
+def test_cuda_without_a_gpu_is_one_line_and_no_table(features, tmp_path, capsys):
+    out = tmp_path / "p.npy"
+    assert main(["weights", str(features), "--device", "cuda", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "error: device 'cuda' was asked for but no CUDA GPU is available here"
+    assert not out.exists()

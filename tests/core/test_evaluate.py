@@ -101,8 +101,11 @@ def test_evaluate_cli_refuses_bad_input_then_scores_a_run(trained_run, data_root
     np.save(data_root / "short.npy", np.full(7, 1 / 7))
     assert main(["evaluate", "base", "--n-samples", "20", "--weights", "short.npy"]) == 2
     assert main(["evaluate", "base", "--n-samples", "0"]) == 2
+    if not __import__("torch").cuda.is_available():
+        assert main(["evaluate", "base", "--n-samples", "20", "--device", "cuda"]) == 2
     assert not (trained_run / "eval.json").exists()
-    assert "error:" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "\t" not in captured.out  # refused before the table's header
 
     assert main(["evaluate", "base", "--n-samples", "50", "--kid-subsets", "2", "--kid-subset-size", "40"]) == 0
     saved = json.loads((trained_run / "eval.json").read_text())
