@@ -202,21 +202,37 @@ def _history_rows(step, vs, entropy, p, lr) -> list[dict]:
 
 
 def _prepare(features, dtype, device):
-    """Checked, normalised, rank-reduced features: numpy on the CPU, a torch tensor on CUDA."""
-    X = check_feature_array(features)
-    if X.shape[0] < 2:
-        raise ValueError(f"diversity weights need at least 2 items; got {X.shape[0]}")
+    """Checked, normalised, rank-reduced features: numpy on the CPU, a torch tensor on CUDA.
+
+    features: an (n, d) array, or a torch tensor on any device (GPU embeddings need no host copy).
+    """
     device = resolve_device(None if device is None else str(device))  # no torch import on a CPU-only machine
     if device != "cpu":
-        return _prepare_tensor(X, dtype, device)
+        return _prepare_tensor(features, dtype, device)
+    X = check_feature_array(_to_numpy(features) if _is_tensor(features) else features)
+    _check_count(X.shape[0])
     return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
 
 
-def _prepare_tensor(X: np.ndarray, dtype, device):
+def _is_tensor(a) -> bool:
+    return type(a).__module__.startswith("torch")  # without importing torch
+
+
+def _check_count(n: int) -> None:
+    if n < 2:
+        raise ValueError(f"diversity weights need at least 2 items; got {n}")
+
+
+def _prepare_tensor(features, dtype, device):
     """The same as tensors on `device`: checks and reduction run there, with no host copies."""
     import torch
 
-    X = torch.as_tensor(X, device=device).to(torch.float64)
+    X = torch.as_tensor(features, device=device).detach()
+    if X.dtype == torch.bool or X.is_complex():
+        raise ValueError(f"features must be numeric; got dtype {X.dtype}")
+    check_feature_array(np.broadcast_to(np.float64(0.0), tuple(X.shape)))  # the numpy path's shape rules
+    _check_count(X.shape[0])
+    X = X.to(torch.float64)
     norms = X.norm(dim=1)
     check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
     return reduce_rank(X / norms[:, None]).to(_torch_dtype(dtype)).contiguous()
@@ -245,7 +261,8 @@ def optimise_weights(features, gamma: float = 0.8, steps: int = 100, lr: float =
                      lr_step: int = 5, device=None, dtype="float64",
                      on_step: Callable[[dict], None] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> WeightsResult:
-    """Diversity weights of items with features (n, d) (cosine similarity; rows normalised inside).
+    """Diversity weights of items with features (n, d): an array, or a torch tensor on any device
+    (cosine similarity; rows normalised inside).
 
     on_step(row) is called after every step with {step, vs, entropy, ess, lr} (values of the
     iterate that step differentiated); should_stop() -> True ends the run cleanly (result.stopped).
@@ -272,7 +289,7 @@ def _check_config(config: WeightsConfig) -> None:
 def features_fingerprint(features) -> str:
     from core.storage import fingerprint_arrays
 
-    return fingerprint_arrays(np.asarray(features))
+    return fingerprint_arrays(_to_numpy(features) if _is_tensor(features) else np.asarray(features))
 
 
 def cache_key(fingerprint: str, config: WeightsConfig) -> str:

@@ -109,6 +109,29 @@ def test_torch_tensor_path_equals_numpy_path():
         assert b.vs_final == pytest.approx(a.vs_final, rel=1e-12) and b.vs_final > b.vs_uniform
 
 
+def test_tensor_features_give_the_numpy_result(tmp_path):
+    """GPU embeddings arrive as tensors: any device, with or without grad, same p as numpy."""
+    X = np.random.default_rng(4).random((50, 9))
+    expected = optimise_weights(X, gamma=0.7, steps=15).p
+    X_t = torch.from_numpy(X).requires_grad_()
+    np.testing.assert_allclose(optimise_weights(X_t, gamma=0.7, steps=15).p, expected, rtol=1e-12)
+    np.testing.assert_allclose(optimise_weights(X_t, gamma=0.7, steps=15, device="cpu").p, expected, rtol=1e-12)
+    swept = sweep_gamma(X_t, [0.7], cache_dir=tmp_path, steps=15)
+    np.testing.assert_allclose(swept[0.7].p, expected, rtol=1e-12)
+    assert sweep_gamma(X, [0.7], cache_dir=tmp_path, steps=15)[0.7].extra.get("cache_hit")  # same fingerprint
+
+
+@pytest.mark.parametrize("bad, message", [(torch.ones(5, 2, 2), "2-D"), (torch.ones(1, 4), "at least 2"),
+                                          (torch.ones(3, 4, dtype=torch.bool), "numeric"),
+                                          (torch.tensor([[1.0, float("nan")], [1.0, 0.0]]), "NaN"),
+                                          (torch.tensor([[1.0, 2.0], [0.0, 0.0]]), "all zero")])
+def test_bad_tensors_are_refused_on_both_paths(bad, message):
+    with pytest.raises(ValueError, match=message):
+        optimise_weights(bad, steps=1)
+    with pytest.raises(ValueError, match=message):
+        _prepare_tensor(bad, "float64", "cpu")  # CUDA's preparation, on CPU tensors
+
+
 def test_history_vs_matches_vendi_module_and_gamma_zero_stays_uniform():
     X = np.random.default_rng(4).random((30, 6))
     result = optimise_weights(X, gamma=0.9, steps=20)
@@ -193,3 +216,5 @@ def test_cuda_matches_cpu(fmnist):
     assert relative_error(result.p, refs[1.0]["p"]) < 1e-6
     p32 = optimise_weights(pixels / 255.0, gamma=1.0, device="cuda", dtype="float32").p
     assert relative_error(p32, refs[1.0]["p"]) < 1e-2
+    on_gpu = torch.as_tensor(pixels, device="cuda")  # uint8 embeddings already on the GPU
+    assert relative_error(optimise_weights(on_gpu, gamma=1.0).p, refs[1.0]["p"]) < 1e-6
