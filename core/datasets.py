@@ -220,7 +220,8 @@ def class_pair(dataset: Dataset, classes, per_class: int | None = 3000, seed: in
     original class indices (and names).
     """
     if dataset.labels is None:
-        raise ValueError(f"{dataset.name} has no labels, so it cannot be split by class")
+        raise ValueError(f"{dataset.name} has no labels, so it cannot be split by class: leave the classes "
+                         "and the number per class empty")
     classes = tuple(int(c) for c in classes)
     _check_classes(dataset, classes)
     rng = np.random.default_rng(seed)

@@ -50,8 +50,14 @@ def load_path(source: str, data_root: Path, subfolders_as_classes: bool = False,
     if path.is_dir():
         return load_folder(path, data_root, subfolders_as_classes, limits, name=str(source))
     if suffix == ".zip":
+        fresh = not zip_folder(path, data_root).is_dir()
         folder = extract_zip(path, data_root, limits)
-        return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))
+        try:
+            return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))
+        except ValueError:
+            if fresh:  # an archive with nothing usable leaves nothing behind
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
     if suffix in (".npy", ".npz"):
         return load_arrays(path, limits, name=str(source))
     raise ValueError(f"{source!r}: expected a folder, a .zip or a .npy/.npz file")
@@ -89,7 +95,7 @@ def extract_zip(path: Path, data_root: Path, limits: IngestLimits) -> Path:
     try:
         with zipfile.ZipFile(path) as archive:
             files = check_zip(archive, path.name, limits)
-            target = data_root / "uploads" / f"{_safe_stem(path)}-{_file_hash(path)}"
+            target = zip_folder(path, data_root)
             if target.is_dir():
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +110,11 @@ def extract_zip(path: Path, data_root: Path, limits: IngestLimits) -> Path:
     except zipfile.BadZipFile as exc:
         raise Rejected(f"{path.name}: not a valid zip archive ({exc})") from None
     return target
+
+
+def zip_folder(path: Path, data_root: Path) -> Path:
+    """Where an archive's files go: <data_root>/uploads/<name>-<content hash>/."""
+    return Path(data_root) / "uploads" / f"{_safe_stem(path)}-{_file_hash(path)}"
 
 
 def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path) -> None:

@@ -67,7 +67,9 @@ def map_cache_dir(data_root: Path) -> Path:
 def _user_error(exc: BaseException) -> gr.Error:
     """A core exception as a one-sentence gr.Error (the session is left as it was)."""
     message = str(exc).strip() or exc.__class__.__name__
-    return gr.Error(message[0].upper() + message[1:], print_exception=False)
+    if not any(mark in message.split(" ", 1)[0] for mark in "./\\'\""):  # a file name keeps its spelling
+        message = message[0].upper() + message[1:]
+    return gr.Error(message, print_exception=False)
 
 
 def _require_features(session: Session) -> np.ndarray:

@@ -49,29 +49,36 @@ def default_choice(data_root: Path) -> StartupChoice:
     return choice
 
 
-def _store_upload(upload: str, data_root: Path) -> str:
-    """Copy a gradio upload into <data_root>/uploads/ (content-addressed, never overwriting)."""
+def _store_upload(upload: str, data_root: Path) -> tuple[str, Path | None]:
+    """Copy a gradio upload to <data_root>/uploads/<digest>/<its name> (content-addressed, never
+    overwriting; the name is kept so that messages speak of the user's file).
+
+    -> (path relative to the data root, the folder this call created or None when already stored).
+    """
     source = Path(upload)
     if source.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
         raise gr.Error(f"That file is larger than {MAX_UPLOAD_MB} MB.", print_exception=False)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    target = Path(data_root) / "uploads" / f"{digest}-{source.name}"
+    folder = Path(data_root) / "uploads" / digest
+    target = folder / source.name
+    created = None if folder.exists() else folder
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    return str(target.relative_to(data_root))
+    return str(target.relative_to(data_root)), created
 
 
-def _resolve_source(source_kind: str, builtin: str, upload, folder: str, data_root: Path) -> str:
+def _resolve_source(source_kind: str, builtin: str, upload, folder: str, data_root: Path) -> tuple[str, Path | None]:
+    """-> (dataset source, the upload folder this call created, to remove if the data is refused)."""
     if source_kind == SOURCES[0]:
-        return builtin
+        return builtin, None
     if source_kind == SOURCES[1]:
         if not upload:
             raise gr.Error("Choose a .zip, .npy or .npz file to upload first.", print_exception=False)
         return _store_upload(upload if isinstance(upload, str) else upload.name, data_root)
     if not (folder or "").strip():
         raise gr.Error("Type a folder path relative to the data root, e.g. my_images.", print_exception=False)
-    return folder.strip()
+    return folder.strip(), None
 
 
 def prepare(spec: DatasetSpec, embedder: str, data_root: Path, on_progress=None):
@@ -91,9 +98,9 @@ def load_dataset(session: Session, source_kind: str, builtin: str, classes: str,
     """Dataset tab -> (session, summary markdown, notice markdown)."""
     from core.embed import WeightsUnavailable
 
-    spec = DatasetSpec(source=_resolve_source(source_kind, builtin, upload, folder, data_root),
-                       classes=parse_classes(classes), per_class=int(per_class) if per_class else None,
-                       seed=int(seed or 0))
+    chosen = dict(classes=parse_classes(classes), per_class=int(per_class) if per_class else None, seed=int(seed or 0))
+    source, stored = _resolve_source(source_kind, builtin, upload, folder, data_root)
+    spec = DatasetSpec(source=source, **chosen)
     progress(0.0, desc="loading images")
 
     def on_progress(done: int, total: int) -> None:
@@ -105,9 +112,11 @@ def load_dataset(session: Session, source_kind: str, builtin: str, classes: str,
         raise gr.Error(f"{exc} Here in the studio: choose the 'pixels' embedder, or another model whose "
                        "weights are on this machine.", print_exception=False) from exc
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        if stored is not None:  # a refused upload leaves nothing behind (one stored before is kept)
+            shutil.rmtree(stored, ignore_errors=True)
         raise _user_error(exc) from exc
     session.replace_data(spec, dataset, features, embedder, hit)
-    session.notices = [f"Skipped {len(dataset.skipped)} files that could not be read."] if dataset.skipped else []
+    session.notices = skipped_notices(dataset.skipped)
     return session, dataset_summary(session), notices_markdown(session)
 
 
@@ -136,6 +145,15 @@ def dataset_preview(session: Session, *, data_root: Path, count: int = 24) -> li
     n = len(session.dataset)
     indices = np.sort(np.random.default_rng(0).choice(n, size=min(count, n), replace=False))
     return _gallery(session, indices, data_root, None)
+
+
+def skipped_notices(skipped, shown: int = 3) -> list[str]:
+    """[(file, reason)] -> one sentence naming the first few files the loader passed over."""
+    if not skipped:
+        return []
+    named = "; ".join(f"`{name}` ({reason})" for name, reason in skipped[:shown])
+    more = f"; {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return [f"Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} that could not be read: {named}{more}."]
 
 
 def notices_markdown(session: Session) -> str:

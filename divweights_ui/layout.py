@@ -56,10 +56,14 @@ def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
             for row in list_builtins(data_root)]
 
 
-def _source_fields(source_kind: str):
-    """Show only the input that matches where the images come from."""
-    return (gr.update(visible=source_kind == h.SOURCES[0]), gr.update(visible=source_kind == h.SOURCES[1]),
-            gr.update(visible=source_kind == h.SOURCES[2]))
+def _source_fields(source_kind: str, builtin_classes: str = "", builtin_per_class: int | None = None):
+    """Show only the input that matches where the images come from. Class numbers belong to a
+    built-in set: a switch to the user's own images empties them (their images may have no
+    labels), a switch back restores the start set's (all of Fashion-MNIST would be 60,000)."""
+    builtin = source_kind == h.SOURCES[0]
+    classes, per_class = (builtin_classes, builtin_per_class) if builtin else ("", None)
+    return (gr.update(visible=builtin), gr.update(visible=source_kind == h.SOURCES[1]),
+            gr.update(visible=source_kind == h.SOURCES[2]), gr.update(value=classes), gr.update(value=per_class))
 
 
 def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
@@ -96,7 +100,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                                                   info=HELP["per_class"], precision=0, minimum=0)
                             seed = gr.Number(value=0, label="Seed", info=HELP["seed"], precision=0)
                         upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
-                                         file_types=[".zip", ".npy", ".npz"], visible=False)
+                                         file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
                         folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
                                             placeholder="my_images", visible=False)
                         embedder = gr.Dropdown(list(h.EMBEDDERS), value=choice.embedder if choice else "pixels",
@@ -162,7 +166,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                             "array (with a JSON note of how it was made) and a PyTorch snippet that uses it.")
                 export_batch = gr.Number(value=64, label="Batch size for the snippet", info=HELP["batch"], precision=0, minimum=1)
                 export_btn = gr.Button("Export weights", variant="primary")
-                files = gr.File(label="Files", file_count="multiple", interactive=False)
+                files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="dw-export-files")
                 snippet = gr.Code(label="PyTorch WeightedRandomSampler", language="python")
             if extra_tabs:
                 from divweights_ui.compare_tab import build_compare_tab
@@ -174,7 +178,8 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                     build_compare_tab(state, data_root, compare_tab)
 
         # ---- wiring
-        source_kind.change(_source_fields, inputs=[source_kind], outputs=[builtin, upload, folder], **INTERNAL)
+        source_kind.change(bind(_source_fields, builtin_classes=classes.value, builtin_per_class=per_class.value),
+                           inputs=[source_kind], outputs=[builtin, upload, folder, classes, per_class], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
         recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])

@@ -119,6 +119,20 @@ def test_valid_zip_is_extracted_under_uploads_and_reused(data_root):
     assert len([p for p in (data_root / "uploads").iterdir()]) == 1  # reused, no staging left
 
 
+def test_a_zip_with_nothing_usable_leaves_no_folder_and_keeps_an_earlier_one(data_root):
+    make_zip(data_root / "notes.zip", [("a.txt", b"hello"), ("b.png", b"\x89PNG\r\n\x1a\n broken")])
+    with pytest.raises(ValueError, match="no usable images"):
+        load_dataset("notes.zip")
+    assert list((data_root / "uploads").iterdir()) == []
+    make_zip(data_root / "set.zip", [("1.png", png_bytes(grey(1)))])
+    load_dataset("set.zip")
+    kept = list((data_root / "uploads").iterdir())
+    (data_root / "uploads" / kept[0].name / "1.png").write_bytes(b"now broken")  # extracted earlier, then damaged
+    with pytest.raises(ValueError, match="no usable images"):
+        load_dataset("set.zip")
+    assert list((data_root / "uploads").iterdir()) == kept  # what was saved before is not removed
+
+
 def test_corrupt_zip_is_a_clear_error(data_root):
     (data_root / "junk.zip").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(Rejected, match="not a valid zip"):

@@ -5,10 +5,13 @@ then train a baseline and a DivW model from the Train tab and evaluate both on t
 Screenshots go to test-artifacts/ (gitignored). Skips only when Debian's chromium is missing.
 """
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.ui.launch import launched_studio
 
@@ -166,3 +169,55 @@ def test_train_and_compare_in_the_browser(page):
     table = page.locator("#dw-compare-table").inner_text()
     assert "\nbaseline\t" in table and "DivW gamma=1" in table, table
     _shot(page, "7-compare")
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_uploads_in_the_browser_refuse_bad_archives_and_export(page, tmp_path):
+    """A hostile zip is refused with a message and the loaded dataset stays; a zip with one broken
+    image loads (the broken file is skipped and said so), is weighted, and exports its files."""
+    _tab(page, "Dataset")
+    page.get_by_text("Upload (.zip / .npy / .npz)").click()
+    upload = page.locator("#dw-upload input[type=file]")
+    hostile = _zip(tmp_path / "hostile.zip", {"ok.png": _png((255, 0, 0)), "../escape.png": _png((0, 255, 0))})
+    upload.set_input_files(str(hostile))
+    _wait_idle(page)
+    page.get_by_role("button", name="Load dataset").click()
+    toast = page.get_by_test_id("toast-body").filter(has_text="escape.png")
+    toast.wait_for()
+    assert "rejected" in toast.inner_text()
+    assert "120 images" in page.locator("#dw-summary").inner_text()  # the loaded dataset is kept
+    _shot(page, "8-hostile-zip")
+    page.get_by_test_id("toast-body").locator("button").first.click()  # close the message
+
+    members = {f"img_{i}.png": _png((40 * i, 20, 250 - 40 * i)) for i in range(6)}
+    members["broken.png"] = b"\x89PNG\r\n\x1a\n not really a png"
+    page.locator("#dw-upload button[aria-label='Clear']").click()
+    upload.set_input_files(str(_zip(tmp_path / "colours.zip", members)))
+    _wait_idle(page)
+    page.get_by_role("button", name="Load dataset").click()
+    page.locator("#dw-summary strong").get_by_text("6 images").wait_for()
+    page.locator("#dw-notice").get_by_text("Skipped 1 file that could not be read: broken.png").wait_for()
+
+    _tab(page, "Weights")
+    page.locator("#dw-compute").click()
+    page.locator("#dw-numbers").get_by_text("done").wait_for()
+    _tab(page, "Export")
+    page.get_by_role("button", name="Export weights").click()
+    _wait_idle(page)
+    page.locator("#dw-export-files").get_by_text(".csv").wait_for()
+    files = page.locator("#dw-export-files").inner_text()
+    assert ".npy" in files and ".json" in files, files
+    assert "WeightedRandomSampler" in page.locator(".cm-content").first.inner_text()
+    _shot(page, "9-export")

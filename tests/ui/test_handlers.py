@@ -84,6 +84,25 @@ def test_upload_zip_is_copied_under_the_data_root(data_root, tmp_path):
     assert any((data_root / "uploads").iterdir())
 
 
+def test_skipped_files_are_named_a_few_at_a_time():
+    assert h.skipped_notices([]) == []
+    assert h.skipped_notices([("a.png", "broken")]) == ["Skipped 1 file that could not be read: `a.png` (broken)."]
+    many = h.skipped_notices([(f"{i}.png", "broken") for i in range(5)])[0]
+    assert many.startswith("Skipped 5 files") and "`2.png`" in many and "`3.png`" not in many and many.endswith("; 2 more.")
+
+
+def test_a_refused_upload_names_the_users_file_and_leaves_nothing(session, data_root, tmp_path):
+    fingerprint = session.dataset.fingerprint
+    archive = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../escape.png", b"x")
+    with pytest.raises(gr.Error) as info:
+        _load(session, data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="", per_class=None)
+    assert info.value.message.startswith("hostile.zip: entry '../escape.png'")  # the user's name, no digest
+    assert session.dataset.fingerprint == fingerprint
+    assert not (data_root / "uploads").exists() or not any((data_root / "uploads").iterdir())
+
+
 def test_compute_streams_then_caches(session, data_root):
     outputs, (session, figure, numbers) = _run(h.compute_weights(session, 1.0, 30, 0.1, data_root=data_root))
     result = session.current

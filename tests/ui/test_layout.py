@@ -95,3 +95,15 @@ def test_app_refuses_a_busy_port_before_loading_anything(capsys):
 def test_app_refuses_public_host_without_auth(capsys):
     assert app.main(["--host", "0.0.0.0"]) == 2  # refuses before loading anything
     assert "--auth" in capsys.readouterr().err
+
+
+def test_own_images_empty_the_class_fields_and_built_in_restores_them():
+    from divweights_ui.layout import _source_fields
+
+    upload = _source_fields(h.SOURCES[1], "0,1", 1000)
+    assert [update["visible"] for update in upload[:3]] == [False, True, False]
+    assert upload[3]["value"] == "" and upload[4]["value"] is None  # an unlabelled zip would refuse "0,1"
+    folder = _source_fields(h.SOURCES[2], "0,1", 1000)
+    assert [update["visible"] for update in folder[:3]] == [False, False, True] and folder[3]["value"] == ""
+    builtin = _source_fields(h.SOURCES[0], "0,1", 1000)
+    assert builtin[0]["visible"] and (builtin[3]["value"], builtin[4]["value"]) == ("0,1", 1000)
