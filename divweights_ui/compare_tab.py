@@ -17,6 +17,7 @@ import numpy as np
 from core import compare
 from core.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
 from divweights_ui.common import image_array
+from divweights_ui.figures import empty_figure
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
@@ -229,6 +230,10 @@ def metrics_figure(evaluations: list[dict]):
             x=[r["model"] for r in rows], y=[r[metric][0] for r in rows], mode="markers",
             error_y={"type": "data", "array": [r[metric][1] for r in rows]}, showlegend=False,
             marker={"size": 9, "color": "#6d28d9"}), row=i // 4 + 1, col=i % 4 + 1)
+        if not any(np.isfinite(r[metric][0]) for r in rows):  # e.g. IS without class labels: say so, not blank axes
+            axis = "" if i == 0 else str(i + 1)
+            figure.add_annotation(text="not measured", showarrow=False, x=0.5, y=0.5, xref=f"x{axis} domain",
+                                  yref=f"y{axis} domain", font={"color": "#888"})
     figure.update_layout(height=520, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
     return figure
 
@@ -249,9 +254,10 @@ def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfi
         features[label] = np.concatenate([features[label], embedded]) if label in features else embedded
     method = "umap" if projection.is_warm() else "pca"
     real_xy, gen_xy, method_name = compare.shared_map(features_real, features, method)
-    mass = None
     if dataset.labels is not None:
         mass = mass_figure(*compare.class_mass_rows(dataset.labels, p_target, features_real, features), dataset.class_names)
+    else:
+        mass = empty_figure("This dataset has no class labels, so there is no mass per class.", height=460)
     return coverage_figure(real_xy, gen_xy, method_name), mass, nearest_gallery(images, features, features_real, dataset), method_name
 
 

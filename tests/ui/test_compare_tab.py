@@ -4,6 +4,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from core.evaluate import METRICS
 from divweights_ui import compare_tab
 from divweights_ui.session import Session
 
@@ -52,6 +53,22 @@ def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_roo
     for bar in mass.data:
         assert np.asarray(bar.y).sum() == pytest.approx(1.0)
     assert len(nearest) == 2 * 2 * compare_tab.NEAREST_SHOWN
+
+
+def test_unlabelled_data_says_what_cannot_be_drawn(trained_run, data_root):
+    import dataclasses
+
+    from core.evaluate import EvalConfig, real_features, run_dataset
+
+    config = EvalConfig(n_samples=20, device="cpu")
+    dataset = dataclasses.replace(run_dataset(trained_run, data_root), labels=None)
+    features_real = real_features(dataset, config, data_root / "cache" / "embeddings")
+    coverage, mass, nearest, _ = compare_tab.coverage_views([trained_run], dataset, features_real, None, config)
+    assert len(coverage.data) == 2 and not mass.data and "no class labels" in mass.layout.annotations[0].text
+    evaluations = [{"model": "baseline", "embedder": "pixels", **{m: 1.0 for m in METRICS}, "is": None}]
+    figure = compare_tab.metrics_figure(evaluations)
+    assert [a.text for a in figure.layout.annotations if a.text == "not measured"] == ["not measured"]
+    assert next(a for a in figure.layout.annotations if a.text == "not measured").xref == f"x{METRICS.index('is') + 1} domain"
 
 
 def test_bad_selections_get_a_clear_message(data_root):
