@@ -234,7 +234,8 @@ def metrics_figure(evaluations: list[dict]):
             axis = "" if i == 0 else str(i + 1)
             figure.add_annotation(text="not measured", showarrow=False, x=0.5, y=0.5, xref=f"x{axis} domain",
                                   yref=f"y{axis} domain", font={"color": "#888"})
-    figure.update_layout(height=520, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    figure.update_xaxes(tickangle=-25)  # model names in neighbouring panels would run into each other
+    figure.update_layout(height=600, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
     return figure
 
 
