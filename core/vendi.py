@@ -34,10 +34,11 @@ def check_row_norms(all_finite: bool, zero_rows) -> None:
 
 def normalise_rows(features) -> np.ndarray:
     """(n, d) float or uint8 -> (n, d) float64, rows L2-normalised. Refuses NaN/inf and zero rows."""
-    X = check_feature_array(features).astype(np.float64)
+    X = check_feature_array(features).astype(np.float64)  # a copy: the caller's array is untouched
     norms = np.linalg.norm(X, axis=1)
     check_row_norms(bool(np.isfinite(X).all()), np.flatnonzero(norms == 0))
-    return X / norms[:, None]
+    X /= norms[:, None]  # in place: no second (n, d) array
+    return X
 
 
 def check_probabilities(p, n: int | None = None) -> np.ndarray:

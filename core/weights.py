@@ -232,10 +232,11 @@ def _prepare_tensor(features, dtype, device):
         raise ValueError(f"features must be numeric; got dtype {X.dtype}")
     check_feature_array(np.broadcast_to(np.float64(0.0), tuple(X.shape)))  # the numpy path's shape rules
     _check_count(X.shape[0])
-    X = X.to(torch.float64)
+    X = X.to(torch.float64, copy=True)  # the caller's tensor is untouched
     norms = X.norm(dim=1)
     check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
-    return reduce_rank(X / norms[:, None]).to(_torch_dtype(dtype)).contiguous()
+    X /= norms[:, None]  # in place: at n = 1,000,000, d = 768 one float64 copy is 6 GB of GPU memory
+    return reduce_rank(X).to(_torch_dtype(dtype)).contiguous()
 
 
 def _vs_of(F, p) -> float:

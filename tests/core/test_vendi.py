@@ -97,3 +97,12 @@ def test_bad_kernels_and_orders():
         vendi_score_kernel(np.array([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]]))
     with pytest.raises(ValueError, match="order q"):
         vendi_score(np.eye(3), q=0)
+
+
+def test_normalise_rows_leaves_the_callers_array_alone():
+    from core.vendi import normalise_rows
+
+    X = np.array([[3.0, 4.0], [0.0, 2.0]])
+    unit = normalise_rows(X)
+    np.testing.assert_array_equal(X, [[3.0, 4.0], [0.0, 2.0]])
+    np.testing.assert_allclose(unit, [[0.6, 0.8], [0.0, 1.0]], rtol=0, atol=1e-16)

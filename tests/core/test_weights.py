@@ -116,6 +116,9 @@ def test_tensor_features_give_the_numpy_result(tmp_path):
     X_t = torch.from_numpy(X).requires_grad_()
     np.testing.assert_allclose(optimise_weights(X_t, gamma=0.7, steps=15).p, expected, rtol=1e-12)
     np.testing.assert_allclose(optimise_weights(X_t, gamma=0.7, steps=15, device="cpu").p, expected, rtol=1e-12)
+    before = X_t.detach().clone()
+    _prepare_tensor(X_t, "float64", "cpu")  # normalises a copy in place: the caller's tensor is untouched
+    assert torch.equal(X_t.detach(), before)
     swept = sweep_gamma(X_t, [0.7], cache_dir=tmp_path, steps=15)
     np.testing.assert_allclose(swept[0.7].p, expected, rtol=1e-12)
     assert sweep_gamma(X, [0.7], cache_dir=tmp_path, steps=15)[0.7].extra.get("cache_hit")  # same fingerprint
