@@ -28,10 +28,10 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def resolve_device(name: str | None = None) -> str:
-    """None / "auto" -> "cuda" when available, else "cpu"; "cpu", "cuda", "cuda:1" are checked
-    and returned as given. Raises ValueError for an unknown name or for cuda without a GPU."""
-    if name is None or name == "auto":
+def resolve_device(name=None) -> str:
+    """None / "auto" -> "cuda" when available, else "cpu"; "cpu", "cuda", "cuda:1" (or a torch.device)
+    are checked and returned as a string. Raises ValueError for an unknown name or for cuda without a GPU."""
+    if name is None or str(name) == "auto":
         return "cuda" if cuda_available() else "cpu"
     kind, _, index = str(name).partition(":")
     if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and index.isdigit())):

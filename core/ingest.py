@@ -16,7 +16,6 @@ Rules (each has a test in tests/core/test_ingest.py):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -50,8 +49,9 @@ def load_path(source: str, data_root: Path, subfolders_as_classes: bool = False,
     if path.is_dir():
         return load_folder(path, data_root, subfolders_as_classes, limits, name=str(source))
     if suffix == ".zip":
-        fresh = not zip_folder(path, data_root).is_dir()
-        folder = extract_zip(path, data_root, limits)
+        folder = zip_folder(path, data_root)
+        fresh = not folder.is_dir()
+        extract_zip(path, folder, limits)
         try:
             return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))
         except ValueError:
@@ -74,10 +74,10 @@ def import_upload(upload_path, data_root=None, limits: IngestLimits | None = Non
     upload = Path(upload_path)
     suffix = upload.suffix.lower()
     if suffix == ".zip":
-        return extract_zip(upload, root, limits)
+        return extract_zip(upload, zip_folder(upload, root), limits)
     if suffix in (".npy", ".npz"):
         load_arrays(upload, limits)  # validate before keeping anything
-        target = root / "uploads" / f"{_safe_stem(upload)}-{_file_hash(upload)}{suffix}"
+        target = root / "uploads" / f"{_safe_stem(upload)}-{storage.file_digest(upload)}{suffix}"
         if not target.exists():
             storage.atomic_write_bytes(target, upload.read_bytes())
         return target
@@ -87,15 +87,15 @@ def import_upload(upload_path, data_root=None, limits: IngestLimits | None = Non
 # ---------------------------------------------------------------------------- zip archives
 
 
-def extract_zip(path: Path, data_root: Path, limits: IngestLimits) -> Path:
-    """Check, then extract into <data_root>/uploads/<name>-<hash>/ (atomic via a staging folder).
+def extract_zip(path: Path, target: Path, limits: IngestLimits) -> Path:
+    """Check, then extract into `target` (zip_folder(): <data_root>/uploads/<name>-<hash>/), atomically
+    via a staging folder beside it.
 
     Nothing is written unless every check passes; an archive already extracted is reused.
     """
     try:
         with zipfile.ZipFile(path) as archive:
             files = check_zip(archive, path.name, limits)
-            target = zip_folder(path, data_root)
             if target.is_dir():
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def extract_zip(path: Path, data_root: Path, limits: IngestLimits) -> Path:
 
 def zip_folder(path: Path, data_root: Path) -> Path:
     """Where an archive's files go: <data_root>/uploads/<name>-<content hash>/."""
-    return Path(data_root) / "uploads" / f"{_safe_stem(path)}-{_file_hash(path)}"
+    return Path(data_root) / "uploads" / f"{_safe_stem(path)}-{storage.file_digest(path)}"
 
 
 def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path) -> None:
@@ -127,14 +127,6 @@ def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Pat
 
 def _safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64] or "upload"
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------- folders

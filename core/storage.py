@@ -87,6 +87,15 @@ def fingerprint_arrays(*arrays: np.ndarray | None, extra: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (uploads can be hundreds of MB), 12 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
 def load_npy(path: str | os.PathLike, max_bytes: int = 8 << 30) -> np.ndarray:
     """Load a .npy file without unpickling; the declared shape is checked before allocating."""
     path = Path(path)

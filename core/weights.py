@@ -206,7 +206,7 @@ def _prepare(features, dtype, device):
 
     features: an (n, d) array, or a torch tensor on any device (GPU embeddings need no host copy).
     """
-    device = resolve_device(None if device is None else str(device))  # no torch import on a CPU-only machine
+    device = resolve_device(device)  # no torch import on a CPU-only machine
     if device != "cpu":
         return _prepare_tensor(features, dtype, device)
     X = check_feature_array(_to_numpy(features) if _is_tensor(features) else features)

@@ -43,8 +43,8 @@ def build_compare_tab(session_state: gr.State, data_root: Path, tab: gr.Tab | No
     with gr.Row():
         # a CheckboxGroup, not a multiselect Dropdown: gradio 6.31's multiselect shows options picked
         # with the mouse but sends [] to the handler (keyboard picks arrive)
-        runs = gr.CheckboxGroup(run_choices(data_root), label="Runs", scale=5, elem_id="dw-compare-runs",
-                                info=runs_info(run_choices(data_root)))
+        choices = run_choices(data_root)
+        runs = gr.CheckboxGroup(choices, label="Runs", scale=5, elem_id="dw-compare-runs", info=runs_info(choices))
         refresh = gr.Button("Refresh list", scale=1, elem_id="dw-compare-refresh")
     with gr.Row():
         n_samples = gr.Number(value=2000, precision=0, minimum=50, label="Samples per run (evaluation)",

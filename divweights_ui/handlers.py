@@ -10,7 +10,6 @@ layout and tests see one namespace.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from core import inspect as weights_inspect
 from core.export import ExportMeta, config_dict, export_weights, sampler_snippet
+from core.storage import file_digest
 from divweights_ui import figures
 from divweights_ui.common import (  # noqa: F401 (constants the layout reads through this module)
     DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, _cache,
@@ -58,8 +58,7 @@ def _store_upload(upload: str, data_root: Path) -> tuple[str, Path | None]:
     source = Path(upload)
     if source.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
         raise gr.Error(f"That file is larger than {MAX_UPLOAD_MB} MB.", print_exception=False)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    folder = Path(data_root) / "uploads" / digest
+    folder = Path(data_root) / "uploads" / file_digest(source)
     target = folder / source.name
     created = None if folder.exists() else folder
     if not target.exists():
