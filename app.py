@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from core.storage import default_data_root
+from core.data.storage import default_data_root
 from divweights_ui.layout import build_demo
 from divweights_ui.serving import check_exposure, launch_kwargs, port_in_use
 

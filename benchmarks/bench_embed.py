@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.datasets import make_dataset  # noqa: E402
-from core.embed import EmbedConfig, embed, embed_cached, load_clip, resize_batch  # noqa: E402
+from core.data.dataset import make_dataset  # noqa: E402
+from core.data.embed import EmbedConfig, embed, embed_cached, load_clip, resize_batch  # noqa: E402
 
 
 def mnist_like(n: int, seed: int = 0):

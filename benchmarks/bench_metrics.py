@@ -17,11 +17,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.metrics.fid import fid, weighted_fid  # noqa: E402
-from core.metrics.inception import inception_score  # noqa: E402
-from core.metrics.kid import kid  # noqa: E402
-from core.metrics.prc import precision_recall  # noqa: E402
-from core.vendi import vendi_score  # noqa: E402
+from core.evaluation.metrics.fid import fid, weighted_fid  # noqa: E402
+from core.evaluation.metrics.inception import inception_score  # noqa: E402
+from core.evaluation.metrics.kid import kid  # noqa: E402
+from core.evaluation.metrics.prc import precision_recall  # noqa: E402
+from core.diversity.vendi import vendi_score  # noqa: E402
 
 
 def features(n: int, d: int, seed: int) -> np.ndarray:

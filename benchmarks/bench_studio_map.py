@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import projection  # noqa: E402
+from core.data import projection  # noqa: E402
 from divweights_ui import figures  # noqa: E402
 from divweights_ui.common import _thumb_b64  # noqa: E402
 from divweights_ui.map_handlers import map_sample  # noqa: E402

@@ -1,4 +1,4 @@
-"""Milliseconds per generator step (5 critic steps + 1 generator step) of core.train.
+"""Milliseconds per generator step (5 critic steps + 1 generator step) of core.training.trainer.
 
     python benchmarks/bench_train.py                       # CPU, small batches
     python benchmarks/bench_train.py --device cuda         # paper preset (batch 6,000), eager/bf16/compile
@@ -24,7 +24,7 @@ def measure(config, images, warmup: int, steps: int) -> float:
     """ms per generator step after `warmup` steps (compilation, cuDNN autotuning)."""
     import torch
 
-    from core.train import Trainer
+    from core.training.trainer import Trainer
 
     trainer = Trainer(config, images)
     for _ in range(warmup):
@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from core.devices import resolve_device
-    from core.train import TrainConfig
+    from core.training.config import TrainConfig
 
     device = resolve_device(args.device).partition(":")[0]
     cuda = device == "cuda"

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.weights import optimise_weights  # noqa: E402
+from core.diversity.weights import optimise_weights  # noqa: E402
 
 
 def autograd_weights(features, gamma=0.8, steps=100, side="items", dtype=torch.float64, device="cpu"):
@@ -51,7 +51,7 @@ def autograd_weights(features, gamma=0.8, steps=100, side="items", dtype=torch.f
 
 def fashion_pixels(n: int) -> np.ndarray | None:
     try:
-        from core.datasets import load_dataset
+        from core.data.datasets import load_dataset
 
         data = load_dataset("fashion-mnist", classes=(0, 1), per_class=n // 2, seed=0)
     except Exception:

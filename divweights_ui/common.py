@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.export import thumbnail_image, write_thumbnails
+from core.diversity.export import thumbnail_image, write_thumbnails
 from divweights_ui.session import Session
 
 GENERATED_DIR = "generated"  # the only folder under the data root that gradio may serve
@@ -129,8 +129,8 @@ def parse_gammas(text: str | None) -> list[float]:
 
 
 def embed_config(embedder: str):
-    """'pixels' | 'precomputed' | 'model/pretrained' -> core.embed.EmbedConfig."""
-    from core.embed import EmbedConfig
+    """'pixels' | 'precomputed' | 'model/pretrained' -> core.data.embed.EmbedConfig."""
+    from core.data.embed import EmbedConfig
 
     embedder = (embedder or "").strip()
     if embedder in ("pixels", "precomputed"):

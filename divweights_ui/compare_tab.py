@@ -1,6 +1,6 @@
 """The Compare tab: runs side by side (paper fig. 3 and 4), coverage and memorisation checks.
 
-Thin: every number comes from core.evaluate / core.compare; this module declares components,
+Thin: every number comes from core.evaluation.evaluate / core.evaluation.compare; this module declares components,
 turns core results into figures and galleries, and wires two public endpoints:
 `compare_runs` (read what is on disk: grids, saved evaluations) and `evaluate_run` (sample and
 score the selected runs, then draw the coverage map, mass per class and nearest images).
@@ -14,8 +14,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import compare
-from core.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
+from core.evaluation import compare
+from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
 from divweights_ui.common import image_array
 from divweights_ui.figures import empty_figure
 
@@ -100,7 +100,7 @@ def refresh_runs(selected: list[str] | None = None, *, data_root: Path):
 
 
 def _selected_dirs(selected, data_root: Path) -> list[Path]:
-    from core.storage import resolve_under
+    from core.data.storage import resolve_under
 
     if not selected:
         raise gr.Error("Pick at least one run.")
@@ -126,7 +126,7 @@ def compare_runs(session, selected, *, data_root: Path):
 def evaluate_runs(session, selected, n_samples, *, data_root: Path, progress=gr.Progress()):
     """Sample and score each selected run (eval.json), then the coverage views of those trained
     on the same data as the first one."""
-    from core.evaluate import evaluate_run, real_features, run_dataset
+    from core.evaluation.evaluate import evaluate_run, real_features, run_dataset
 
     run_dirs = _selected_dirs(selected, data_root)
     config = _eval_config(session, n_samples)
@@ -162,7 +162,7 @@ def _eval_config(session, n_samples) -> EvalConfig:
 
 
 def _fingerprint(run_dir: Path) -> str | None:
-    from core.runs import read_config
+    from core.training.runs import read_config
 
     return read_config(run_dir).get("dataset_fingerprint")
 
@@ -241,10 +241,10 @@ def metrics_figure(evaluations: list[dict]):
 
 def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfig):
     """(coverage map, mass per class, nearest-image gallery, map method) for runs on one dataset."""
-    from core import projection
+    from core.data import projection
     from core.devices import resolve_device
-    from core.evaluate import embed_images, generate_images
-    from core.runs import load_generator
+    from core.evaluation.evaluate import embed_images, generate_images
+    from core.training.checkpoints import load_generator
 
     images, features = {}, {}
     for run_dir in run_dirs:
@@ -287,7 +287,7 @@ def mass_figure(classes: list[int], shares: dict[str, np.ndarray], class_names: 
 
 
 def nearest_gallery(images: dict[str, np.ndarray], features: dict[str, np.ndarray], features_real, dataset):
-    from core.evaluate import nearest_real
+    from core.evaluation.evaluate import nearest_real
 
     items = []
     for label, sample in images.items():

@@ -16,9 +16,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import inspect as weights_inspect
-from core.export import ExportMeta, config_dict, export_weights, sampler_snippet
-from core.storage import file_digest
+from core.diversity import inspect as weights_inspect
+from core.diversity.export import ExportMeta, config_dict, export_weights, sampler_snippet
+from core.data.storage import file_digest
 from divweights_ui import figures
 from divweights_ui.common import (  # noqa: F401 (constants the layout reads through this module)
     DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, _cache,
@@ -33,8 +33,8 @@ from divweights_ui.weights_handlers import compute_weights, show_weights, sweep 
 def default_choice(data_root: Path) -> StartupChoice:
     """Fashion-MNIST T-shirt/Trouser pair (1,000 each) if its files are here, else digits;
     CLIP ViT-L/14 if its weights are cached, else pixels."""
-    from core.datasets import list_builtins
-    from core.embed import WeightsUnavailable, resolve_weights
+    from core.data.datasets import list_builtins
+    from core.data.embed import WeightsUnavailable, resolve_weights
 
     available = {row["name"] for row in list_builtins(data_root) if row["available"]}
     choice = (StartupChoice("fashion-mnist", (0, 1), 1000) if "fashion-mnist" in available
@@ -83,8 +83,8 @@ def _resolve_source(source_kind: str, builtin: str, upload, folder: str, data_ro
 def prepare(spec: DatasetSpec, embedder: str, data_root: Path, on_progress=None):
     """Load + embed: -> (dataset, features, cache_hit). Raises core's ValueError/FileNotFoundError/
     WeightsUnavailable."""
-    from core.datasets import load_dataset as core_load
-    from core.embed import embed_cached
+    from core.data.datasets import load_dataset as core_load
+    from core.data.embed import embed_cached
 
     dataset = core_load(spec.source, data_root, classes=spec.classes, per_class=spec.per_class, seed=spec.seed)
     features, hit = embed_cached(dataset, embed_config(embedder), cache_dir=_cache(data_root, "embeddings"),
@@ -95,7 +95,7 @@ def prepare(spec: DatasetSpec, embedder: str, data_root: Path, on_progress=None)
 def load_dataset(session: Session, source_kind: str, builtin: str, classes: str, per_class, seed,
                  upload, folder: str, embedder: str, *, data_root: Path, progress=gr.Progress()):
     """Dataset tab -> (session, summary markdown, notice markdown)."""
-    from core.embed import WeightsUnavailable
+    from core.data.embed import WeightsUnavailable
 
     chosen = dict(classes=parse_classes(classes), per_class=int(per_class) if per_class else None, seed=int(seed or 0))
     source, stored = _resolve_source(source_kind, builtin, upload, folder, data_root)
@@ -166,8 +166,8 @@ def notices_markdown(session: Session) -> str:
 
 def initial_session(data_root: Path, choice: StartupChoice | None) -> Session:
     """The session every visitor starts from: dataset loaded, embedded and weighted."""
-    from core.embed import WeightsUnavailable
-    from core.weights import WeightsConfig
+    from core.data.embed import WeightsUnavailable
+    from core.diversity.weights import WeightsConfig
 
     session = Session()
     if choice is None:

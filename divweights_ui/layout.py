@@ -11,8 +11,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from core import projection
-from core.storage import default_data_root
+from core.data import projection
+from core.data.storage import default_data_root
 from divweights_ui import figures
 from divweights_ui import handlers as h
 
@@ -50,7 +50,7 @@ HELP = {
 
 
 def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
-    from core.datasets import list_builtins
+    from core.data.datasets import list_builtins
 
     return [(row["name"] + ("" if row["available"] else " (not on this machine)"), row["name"])
             for row in list_builtins(data_root)]
@@ -71,7 +71,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
 
     extra_tabs: add the Train and Compare tabs when their modules are installed.
     """
-    from core.weights import WeightsConfig
+    from core.diversity.weights import WeightsConfig
 
     data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
     choice = h.default_choice(data_root) if default == "auto" else default

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import projection
+from core.data import projection
 from divweights_ui import figures
 from divweights_ui.common import (DEFAULT_MAP_POINTS, MAX_SELECTION, _gallery, _require_features, _thumb_b64,
                                   _user_error, label_names, map_cache_dir, parse_indices)

@@ -24,10 +24,10 @@ class DatasetSpec:
 @dataclass
 class Session:
     spec: DatasetSpec | None = None
-    dataset: Any = None  # core.datasets.Dataset
+    dataset: Any = None  # core.data.datasets.Dataset
     features: np.ndarray | None = None  # (n, d) float32, rows L2-normalised
     embedder: str = ""  # human-readable embedder name, e.g. "pixels" or "ViT-L-14/openai"
-    weights: dict[str, Any] = field(default_factory=dict)  # key -> core.weights.WeightsResult
+    weights: dict[str, Any] = field(default_factory=dict)  # key -> core.diversity.weights.WeightsResult
     current_key: str | None = None  # key of the weights the user is looking at
     embed_cache_hit: bool = False  # whether the features came from the embedding cache
     coords: np.ndarray | None = None  # (m, 2) float32 map layout; row j is example map_indices[j]

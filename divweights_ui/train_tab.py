@@ -1,7 +1,7 @@
 """The Train tab: baseline and diversity-weighted GANs as background runs, watched live.
 
 Each run is a separate `python -m core train` process writing a folder under
-<data_root>/runs/ (core.runs); this tab only launches, polls and stops those folders, so
+<data_root>/runs/ (core.training.runs); this tab only launches, polls and stops those folders, so
 closing the browser or restarting the studio never stops a run. Handlers are plain functions
 (tested directly); `build_train_tab` declares components and wires events.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import runs
-from core.storage import atomic_save_npy, resolve_under
-from core.train import PRESETS
+from core.training import runs
+from core.data.storage import atomic_save_npy, resolve_under
+from core.training.config import PRESETS
 from divweights_ui.common import image_array
 from divweights_ui.figures import empty_figure
 
@@ -63,7 +63,7 @@ def sync_weights(session, known_keys: list[str] | None, selected: list[str] | No
 
 
 def preset_defaults(preset: str) -> tuple[int, int]:
-    """(steps, batch size) of a preset: the numbers come from core.train, never a second copy."""
+    """(steps, batch size) of a preset: the numbers come from core.training.trainer, never a second copy."""
     config = PRESETS[preset]
     return config.steps, config.batch_size
 

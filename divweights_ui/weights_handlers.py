@@ -16,13 +16,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import inspect as weights_inspect
+from core.diversity import inspect as weights_inspect
 from divweights_ui import figures
 from divweights_ui.common import STREAM_EVERY_S, _cache, _require_features, _user_error, parse_gammas, weights_key
 from divweights_ui.session import Session
 
 def _weights_config(gamma, steps, lr):
-    from core.weights import WeightsConfig
+    from core.diversity.weights import WeightsConfig
 
     try:
         config = WeightsConfig(gamma=float(gamma), steps=int(steps), lr=float(lr))
@@ -95,8 +95,8 @@ def _streamed(run):
 
 def compute_weights(session: Session, gamma, steps, lr, *, data_root: Path):
     """Generator: stream (session, live chart, numbers) while Algorithm 1 runs; cached γ return at once."""
-    from core.vendi import vendi_score
-    from core.weights import sweep_gamma
+    from core.diversity.vendi import vendi_score
+    from core.diversity.weights import sweep_gamma
 
     features = _require_features(session)
     config = _weights_config(gamma, steps, lr)
@@ -150,7 +150,7 @@ def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, data_r
 
     Streams a progress line while it runs; Stop or closing the page ends it cleanly.
     """
-    from core.weights import sweep_gamma
+    from core.diversity.weights import sweep_gamma
 
     features = _require_features(session)
     config = _weights_config(chosen_gamma, steps, lr)

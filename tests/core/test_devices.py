@@ -51,7 +51,7 @@ def test_a_driver_file_sends_the_question_to_torch(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not gpu_driver_absent(), reason="a GPU driver is present here")
 def test_weights_on_a_cpu_only_machine_never_import_torch():
-    code = ("import sys, numpy as np; from core.weights import optimise_weights; "
+    code = ("import sys, numpy as np; from core.diversity.weights import optimise_weights; "
             "r = optimise_weights(np.random.default_rng(0).random((20, 5)), steps=2); "
             "print(r.config.device, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from core.evaluate import METRICS
+from core.evaluation.evaluate import METRICS
 from divweights_ui import compare_tab
 from divweights_ui.session import Session
 
@@ -58,7 +58,7 @@ def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_roo
 def test_unlabelled_data_says_what_cannot_be_drawn(trained_run, data_root):
     import dataclasses
 
-    from core.evaluate import EvalConfig, real_features, run_dataset
+    from core.evaluation.evaluate import EvalConfig, real_features, run_dataset
 
     config = EvalConfig(n_samples=20, device="cpu")
     dataset = dataclasses.replace(run_dataset(trained_run, data_root), labels=None)

@@ -202,7 +202,7 @@ def test_export_files(session, data_root):
 
 
 def test_missing_clip_weights_point_to_pixels(session, data_root, monkeypatch):
-    from core import embed
+    from core.data import embed
 
     def unavailable(model, pretrained):  # as on an offline machine without cached CLIP weights
         raise embed.WeightsUnavailable(f"CLIP weights {model}/{pretrained} are not cached.")

@@ -6,7 +6,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from core import runs
+from core.training import runs
 from divweights_ui import handlers as h
 from divweights_ui import train_tab as t
 from divweights_ui.session import Session

@@ -1,0 +1,58 @@
+"""`python -m core weights FEATURES.npy --gamma 0.8 --out P.npy`: diversity weights (Algorithm 1)."""
+
+from __future__ import annotations
+
+from core.cli import UserError
+from core.diversity.weights import WeightsConfig
+
+
+def add_parser(subparsers) -> None:
+    defaults = WeightsConfig()
+    parser = subparsers.add_parser("weights", help="compute diversity weights for features")
+    parser.add_argument("features", help="(n, d) float or uint8 .npy")
+    parser.add_argument("--gamma", type=float, default=defaults.gamma, help="1 = pure diversity, 0 = uniform")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--out", required=True, help="where to write the probabilities (float64 .npy)")
+    parser.set_defaults(func=run)
+
+
+def load_features(path: str):
+    """(n, d) numeric array from .npy; a clear error for anything else."""
+    import numpy as np
+
+    from core.data.storage import load_npy
+    from core.diversity.vendi import normalise_rows
+
+    features = load_npy(path)
+    if features.ndim != 2:
+        raise UserError(f"{path}: features must be a 2-D array (n, d); got shape {features.shape}")
+    if features.shape[0] < 2:
+        raise UserError(f"{path}: need at least 2 items; got {features.shape[0]}")
+    normalise_rows(features)  # raises on NaN/inf, zero rows, non-numeric
+    return np.asarray(features)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from core.devices import resolve_device
+    from core.data.storage import atomic_save_npy
+    from core.diversity.weights import optimise_weights
+
+    features = load_features(args.features)
+    resolve_device(args.device)  # a missing GPU is one error line, before the table starts
+    print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
+
+    def report(row):
+        if row["step"] % 10 == 0 or row["step"] == 1:
+            print(f"{row['step']:>5} {row['vs']:>10.4f} {row['entropy']:>10.4f} {row['ess']:>10.1f}", flush=True)
+
+    result = optimise_weights(features, gamma=args.gamma, steps=args.steps, lr=args.lr, device=args.device,
+                              dtype=args.dtype, on_step=report)
+    atomic_save_npy(args.out, result.p.astype(np.float64))
+    print(f"uniform VS {result.vs_uniform:.4f}")
+    print(f"final VS {result.vs_final:.4f}")
+    return 0

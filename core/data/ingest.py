@@ -1,0 +1,284 @@
+"""Safe ingest of user data: image folders, zip uploads, .npy/.npz arrays.
+
+Rules (each has a test in tests/core/test_ingest.py):
+- every path from a user resolves inside the data root (`storage.resolve_under`);
+- a zip with an entry that is absolute, has a drive letter or a `..` part, is a symlink or is
+  encrypted is rejected whole, naming the entry, before anything is written; caps on entry
+  count, total declared size and compression ratio are checked before extracting; nested
+  archives are never expanded;
+- images are identified by content against an allow-list (PNG, JPEG, WebP, BMP, GIF first
+  frame, TIFF) with Pillow's decompression-bomb protection on; empty, truncated and
+  non-image files are skipped and listed with a reason; CMYK, 16-bit, palette, alpha and
+  EXIF-rotated images are normalised; files are read in sorted order, so re-running gives
+  the same dataset;
+- arrays load with `allow_pickle=False` after their declared shape and size are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from core.data import storage
+from core.data.dataset import make_dataset
+from core.data.safe_read import (IngestLimits, Rejected, check_zip, read_image, read_npy, read_npz,  # noqa: F401
+                            stack_images, to_uint8_images)
+
+FEATURE_FILES = ("features.npy", "embeddings.npy", "features.npz")
+IMAGE_KEYS, LABEL_KEYS = ("images", "x", "X", "arr_0"), ("labels", "y", "Y", "arr_1")
+FEATURE_KEYS = ("features", "embeddings")
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def load_path(source: str, data_root: Path, subfolders_as_classes: bool = False,
+              limits: IngestLimits | None = None):
+    """A folder, .zip or .npy/.npz under `data_root` -> core.data.datasets.Dataset."""
+    limits = limits or IngestLimits()
+    path = storage.resolve_under(data_root, source)
+    if not path.exists():
+        raise FileNotFoundError(f"{source!r} is not a built-in (digits, mnist, fashion-mnist) "
+                                f"nor a file or folder under the data root {data_root}")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return load_folder(path, data_root, subfolders_as_classes, limits, name=str(source))
+    if suffix == ".zip":
+        folder = zip_folder(path, data_root)
+        fresh = not folder.is_dir()
+        extract_zip(path, folder, limits)
+        try:
+            return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))
+        except ValueError:
+            if fresh:  # an archive with nothing usable leaves nothing behind
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+    if suffix in (".npy", ".npz"):
+        return load_arrays(path, limits, name=str(source))
+    raise ValueError(f"{source!r}: expected a folder, a .zip or a .npy/.npz file")
+
+
+def import_upload(upload_path, data_root=None, limits: IngestLimits | None = None) -> Path:
+    """Bring an uploaded file (a server-side temp path) under <data_root>/uploads/.
+
+    A .zip is checked and extracted (-> the folder); a .npy/.npz is checked and copied
+    (-> the file). Returns a path to pass to `load_dataset`. Same content -> same path.
+    """
+    limits = limits or IngestLimits()
+    root = Path(data_root) if data_root else storage.default_data_root()
+    upload = Path(upload_path)
+    suffix = upload.suffix.lower()
+    if suffix == ".zip":
+        return extract_zip(upload, zip_folder(upload, root), limits)
+    if suffix in (".npy", ".npz"):
+        load_arrays(upload, limits)  # validate before keeping anything
+        target = root / "uploads" / f"{_safe_stem(upload)}-{storage.file_digest(upload)}{suffix}"
+        if not target.exists():
+            storage.atomic_write_bytes(target, upload.read_bytes())
+        return target
+    raise ValueError(f"{upload.name}: upload a .zip of images or a .npy/.npz array file")
+
+
+# ---------------------------------------------------------------------------- zip archives
+
+
+def extract_zip(path: Path, target: Path, limits: IngestLimits) -> Path:
+    """Check, then extract into `target` (zip_folder(): <data_root>/uploads/<name>-<hash>/), atomically
+    via a staging folder beside it.
+
+    Nothing is written unless every check passes; an archive already extracted is reused.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            files = check_zip(archive, path.name, limits)
+            if target.is_dir():
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+            try:
+                for info in files:
+                    _extract_entry(archive, info, staging)
+                os.replace(staging, target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except zipfile.BadZipFile as exc:
+        raise Rejected(f"{path.name}: not a valid zip archive ({exc})") from None
+    return target
+
+
+def zip_folder(path: Path, data_root: Path) -> Path:
+    """Where an archive's files go: <data_root>/uploads/<name>-<content hash>/."""
+    return Path(data_root) / "uploads" / f"{_safe_stem(path)}-{storage.file_digest(path)}"
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path) -> None:
+    out = storage.resolve_under(staging, info.filename.replace("\\", "/"))  # belt and braces
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(info) as source, open(out, "wb") as sink:
+        # zipfile stops at the declared size and checks the CRC, so a lying header fails here
+        shutil.copyfileobj(source, sink, 1 << 20)
+
+
+def _safe_stem(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64] or "upload"
+
+
+# ---------------------------------------------------------------------------- folders
+
+
+def list_files(folder: Path, data_root: Path, limits: IngestLimits) -> tuple[list[tuple[str, Path]], list]:
+    """Sorted (relative posix name, path) of regular files under `folder`, plus skipped ones."""
+    found, skipped = [], []
+    for directory, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        for filename in filenames:
+            path = Path(directory) / filename
+            rel = path.relative_to(folder).as_posix()
+            if any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/")):
+                skipped.append((rel, "hidden file"))
+                continue
+            try:
+                storage.resolve_under(data_root, path)
+            except ValueError:
+                skipped.append((rel, "symbolic link pointing outside the data root"))
+                continue
+            found.append((rel, path))
+            if len(found) > limits.max_files:
+                raise Rejected(f"{folder.name}: more than {limits.max_files:,} files")
+    return sorted(found), skipped
+
+
+def load_folder(folder: Path, data_root: Path, subfolders_as_classes: bool = False,
+                limits: IngestLimits | None = None, name: str | None = None):
+    """Every image under `folder` (recursive, sorted) -> Dataset; other files are listed as skipped."""
+    limits = limits or IngestLimits()
+    files, skipped = list_files(folder, data_root, limits)
+    ids, images = [], []
+    for rel, path in files:
+        if rel in FEATURE_FILES:
+            continue
+        if subfolders_as_classes and "/" not in rel:
+            skipped.append((rel, "not inside a class subfolder"))
+            continue
+        try:
+            images.append(read_image(_read_capped(path, limits), limits))
+            ids.append(rel)
+        except Rejected as exc:
+            skipped.append((rel, str(exc)))
+    if not images:
+        reasons = "; ".join(f"{f}: {r}" for f, r in skipped[:5])
+        raise ValueError(f"no usable images in {folder.name}" + (f" ({reasons})" if reasons else ""))
+    labels, class_names = _folder_labels(ids) if subfolders_as_classes else (None, None)
+    features = features_beside(folder, ids, limits)
+    description = f"{len(ids)} images from {folder.name}" + (f", {len(skipped)} skipped" if skipped else "")
+    return make_dataset(name or folder.name, stack_images(images, limits), labels, class_names, ids,
+                        description, features, sorted(skipped))
+
+
+def _read_capped(path: Path, limits: IngestLimits) -> bytes:
+    if path.stat().st_size > limits.max_file_bytes:
+        raise Rejected(f"larger than {limits.max_file_bytes:,} bytes")
+    return path.read_bytes()
+
+
+def _folder_labels(ids: list[str]) -> tuple[np.ndarray, list[str]]:
+    tops = [rel.split("/", 1)[0] for rel in ids]
+    class_names = sorted(set(tops))
+    index = {name: i for i, name in enumerate(class_names)}
+    return np.array([index[t] for t in tops], dtype=np.int64), class_names
+
+
+def features_beside(folder: Path, ids: list[str], limits: IngestLimits) -> np.ndarray | None:
+    """User-supplied embeddings next to the images, or None.
+
+    features.npz with `features` (N, d) and `ids` (relative names) is matched by id;
+    features.npy / embeddings.npy rows must follow the images' sorted relative names.
+    """
+    npz = folder / "features.npz"
+    if npz.is_file():
+        arrays = read_npz(npz, limits)
+        feats, names = arrays.get("features"), arrays.get("ids")
+        if feats is None or names is None:
+            raise ValueError("features.npz needs arrays 'features' (N, d) and 'ids' (N,)")
+        row = {str(n): i for i, n in enumerate(names)}
+        missing = [i for i in ids if i not in row]
+        if missing:
+            raise ValueError(f"features.npz has no row for {len(missing)} images, e.g. {missing[0]!r}")
+        return _check_features(feats[[row[i] for i in ids]], len(ids), "features.npz")
+    for name in ("features.npy", "embeddings.npy"):
+        if (folder / name).is_file():
+            return _check_features(read_npy(folder / name, limits), len(ids), name)
+    return None
+
+
+def _check_features(features: np.ndarray, n: int, label: str) -> np.ndarray:
+    if features.ndim != 2 or len(features) != n or not np.issubdtype(features.dtype, np.number):
+        raise ValueError(f"{label}: expected ({n}, d) numbers for the {n} images ingested, got {features.shape}")
+    features = features.astype(np.float32)
+    if not np.isfinite(features).all():
+        raise ValueError(f"{label} contains NaN or inf")
+    return features
+
+
+# ---------------------------------------------------------------------------- arrays
+
+
+def _pick(arrays: dict, keys) -> np.ndarray | None:
+    return next((arrays[k] for k in keys if k in arrays), None)
+
+
+def _labels_and_names(labels, class_names, n: int, label: str):
+    if labels is None:
+        return None, None
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise Rejected(f"{label}: labels must have shape ({n},), got {labels.shape}")
+    if labels.dtype.kind in "US":  # string labels -> indices into their sorted names
+        names = sorted(set(labels.astype(str).tolist()))
+        return np.searchsorted(np.array(names), labels.astype(str)).astype(np.int64), names
+    if labels.dtype.kind not in "iub" or (len(labels) and labels.min() < 0):
+        raise Rejected(f"{label}: labels must be non-negative integers or strings")
+    labels = labels.astype(np.int64)
+    if class_names is not None:
+        names = [str(c) for c in np.asarray(class_names).tolist()]
+        if len(labels) and labels.max() >= len(names):
+            raise Rejected(f"{label}: label {labels.max()} has no entry in class_names")
+        return labels, names
+    return labels, [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
+
+
+def _sibling(path: Path, kind: str, limits: IngestLimits) -> np.ndarray | None:
+    for name in (f"{path.stem}.{kind}.npy", f"{path.stem}_{kind}.npy"):
+        if (path.parent / name).is_file():
+            return read_npy(path.parent / name, limits)
+    return None
+
+
+def load_arrays(path: Path, limits: IngestLimits | None = None, name: str | None = None):
+    """.npz (images/x/arr_0, optional labels/y, class_names, features) or .npy (images; labels
+    and features in <stem>_labels.npy / <stem>_features.npy beside it) -> Dataset."""
+    limits = limits or IngestLimits()
+    if path.suffix.lower() == ".npz":
+        arrays = read_npz(path, limits)
+        raw = _pick(arrays, IMAGE_KEYS)
+        if raw is None:
+            raise Rejected(f"{path.name}: no images array (one of {', '.join(IMAGE_KEYS)}); has {sorted(arrays)}")
+        labels, features = _pick(arrays, LABEL_KEYS), _pick(arrays, FEATURE_KEYS)
+        class_names = arrays.get("class_names")
+    else:
+        raw = read_npy(path, limits)
+        labels, features, class_names = _sibling(path, "labels", limits), _sibling(path, "features", limits), None
+    images = to_uint8_images(raw, path.name)
+    labels, class_names = _labels_and_names(labels, class_names, len(images), path.name)
+    if features is not None:
+        features = _check_features(features, len(images), f"{path.name} features")
+    ids = [f"{path.name}#{i}" for i in range(len(images))]
+    return make_dataset(name or path.name, images, labels, class_names, ids,
+                        f"{len(images)} images from {path.name}", features)

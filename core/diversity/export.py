@@ -1,0 +1,156 @@
+"""Write diversity weights where other tools can use them.
+
+- `<stem>.csv`: index, id, label, weight (n * p, 1.0 = uniform share), p
+- `<stem>.npy`: p as float64 (n,), plus `<stem>.json`: dataset fingerprint, embedder, config, VS
+- a copy-paste PyTorch `WeightedRandomSampler` snippet that reads the .npy
+- small PNG thumbnails (for galleries) into a generated-files folder
+
+Files are written atomically; an existing export with the same name is replaced only after the
+new file is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from core import __version__
+from core.diversity.inspect import effective_sample_size
+from core.diversity.vendi import check_probabilities
+from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
+
+EXPORT_FORMAT_VERSION = 1
+
+
+@dataclass
+class ExportMeta:
+    """What the JSON sidecar records about where the weights came from."""
+
+    dataset_name: str
+    dataset_fingerprint: str
+    embedder: str
+    config: dict[str, Any] = field(default_factory=dict)  # asdict(WeightsConfig)
+    vs_uniform: float | None = None
+    vs_weighted: float | None = None
+
+
+def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | None) -> str:
+    """CSV text with header index,id,label,weight,p (weight = n * p)."""
+    p = check_probabilities(p)
+    if len(ids) != p.size:
+        raise ValueError(f"{len(ids)} ids for {p.size} weights")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "id", "label", "weight", "p"])
+    for i, (item_id, prob) in enumerate(zip(ids, p)):
+        label = "" if labels is None else int(labels[i])
+        writer.writerow([i, item_id, label, f"{prob * p.size:.9g}", f"{prob:.12g}"])
+    return buffer.getvalue()
+
+
+def sidecar(p: np.ndarray, meta: ExportMeta) -> dict[str, Any]:
+    """The JSON document saved next to the .npy file."""
+    p = check_probabilities(p)
+    return {
+        "format": "divweights-weights",
+        "format_version": EXPORT_FORMAT_VERSION,
+        "divweights_version": __version__,
+        "n": int(p.size),
+        "ess": effective_sample_size(p),
+        **asdict(meta),
+    }
+
+
+def export_weights(
+    p: np.ndarray,
+    ids: Sequence[str],
+    labels: np.ndarray | None,
+    meta: ExportMeta,
+    out_dir: str | Path,
+    stem: str = "weights",
+) -> dict[str, Path]:
+    """Write `<stem>.csv`, `<stem>.npy` and `<stem>.json` into out_dir; return their paths."""
+    p = check_probabilities(p)
+    if not stem or "/" in stem or stem.startswith("."):
+        raise ValueError(f"export name {stem!r} must be a plain file name")
+    csv_text = weights_csv_text(p, ids, labels)  # validate everything before writing anything
+    document = sidecar(p, meta)
+    out_dir = Path(out_dir)
+    return {
+        "csv": atomic_write_text(out_dir / f"{stem}.csv", csv_text),
+        "npy": atomic_save_npy(out_dir / f"{stem}.npy", p.astype(np.float64)),
+        "json": atomic_write_json(out_dir / f"{stem}.json", document),
+    }
+
+
+def load_exported_weights(npy_path: str | Path) -> np.ndarray:
+    """Read p back from an exported .npy (never unpickles)."""
+    return check_probabilities(np.load(npy_path, allow_pickle=False))
+
+
+def sampler_snippet(npy_name: str = "weights.npy", batch_size: int = 64) -> str:
+    """Python code a user can paste into a PyTorch training script."""
+    return f'''import numpy as np
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+# Diversity weights exported by divweights: one probability per example, same order as your dataset.
+p = np.load("{npy_name}", allow_pickle=False)
+assert len(p) == len(dataset), "weights and dataset must list the same examples in the same order"
+
+sampler = WeightedRandomSampler(
+    weights=torch.as_tensor(p, dtype=torch.double),
+    num_samples=len(p),  # one "epoch" = n draws
+    replacement=True,  # the paper samples batches with replacement
+)
+loader = DataLoader(dataset, batch_size={batch_size}, sampler=sampler, drop_last=True)
+'''
+
+
+def write_thumbnails(
+    images: np.ndarray, indices: Sequence[int], out_dir: str | Path, size: int = 96
+) -> list[Path]:
+    """Save images[indices] as PNGs (upscaled with nearest-neighbour to `size` px) into out_dir.
+
+    images: (N, H, W, C) uint8. File names carry the index: `00042.png`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in indices:
+        path = out_dir / f"{int(index):05d}.png"
+        if not path.exists():
+            image = thumbnail_image(images[int(index)], size)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            atomic_write_bytes(path, buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def thumbnail_image(image: np.ndarray, size: int = 96):
+    """(H, W, C) uint8 -> PIL image whose longer side is `size` (nearest for tiny images)."""
+    from PIL import Image
+
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    pil = Image.fromarray(array)
+    scale = size / max(pil.size)
+    new_size = (max(1, round(pil.size[0] * scale)), max(1, round(pil.size[1] * scale)))
+    resample = Image.NEAREST if max(pil.size) < size else Image.BILINEAR
+    return pil.resize(new_size, resample)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """asdict for a dataclass config, dict() for a mapping, {} for None."""
+    if config is None:
+        return {}
+    if is_dataclass(config):
+        return asdict(config)
+    return dict(config)

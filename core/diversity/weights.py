@@ -1,0 +1,365 @@
+"""Diversity weights: Algorithm 1 of Berns, Colton & Guckelsberger (2023), exact and fast.
+
+Log-weights w (init 0), p = softmax(w); minimise  L(p) = -(γ·VS(K, p) + (1-γ)·H(p))  with Adam
+(lr 0.1, betas 0.9/0.999), lr ×0.99 every 5 steps, 100 steps. The paper's eq. 6 prints the entropy
+sign the other way; the published code (and ../shared/reference) *maximise* H(p), as here.
+
+Speed without changing what is computed (every step still evaluates the exact loss and gradient):
+- the spectrum comes from the r×r matrix Fᵀ diag(p) F where F (n, r) has the same Gram matrix as
+  the L2-normalised features and r = rank ≤ min(n, d) (exact rank reduction, done once);
+- the gradient is analytic and reuses the step's one eigendecomposition M = U diag(λ) Uᵀ:
+  ∂S/∂p_i = x_iᵀ (−log M − I) x_i = Σ_j (−log λ_j − 1)(F U)_ij², with S = −Σ λ log λ = log VS;
+  no n×n matrix and no autograd through eigh (which would need several more r×r products);
+- two passes over F per step (one Gram product, one F·U) and one r×r eigh; several γ share F;
+- on the CPU the loop runs on numpy: its BLAS turns Zᵀ Z into a symmetric rank-k update (half the
+  flops of a general product), and the (n, r) work arrays are allocated once (a fresh one costs about
+  as much in page faults as the product). On CUDA the same code runs on torch tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.devices import resolve_device
+from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows
+
+
+@dataclass
+class WeightsConfig:
+    gamma: float = 0.8  # 1.0 = pure diversity (max Vendi Score); 0.0 = stay uniform (max entropy)
+    steps: int = 100  # Adam steps (Algorithm 1 runs 100)
+    lr: float = 0.1  # Adam learning rate
+    lr_decay: float = 0.99  # learning rate multiplied by this ...
+    lr_step: int = 5  # ... every lr_step steps (torch StepLR)
+    dtype: str = "float64"  # "float64" reproduces the reference; "float32" is faster on big data
+    device: str | None = None  # "cpu", "cuda", or None = cuda when available
+
+
+@dataclass
+class WeightsResult:
+    p: np.ndarray  # (n,) float64 probabilities, sum 1
+    log_weights: np.ndarray  # (n,) the optimised w (p = softmax(w))
+    history: list[dict]  # per step: step, vs, entropy, ess, lr (values before that step's update)
+    config: WeightsConfig
+    vs_uniform: float  # VS with uniform p
+    vs_final: float  # VS of the returned p
+    stopped: bool = False  # True when should_stop() ended the run early
+    extra: dict = field(default_factory=dict)  # e.g. {"cache_hit": True}
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"float64": torch.float64, "float32": torch.float32}[_dtype_name(dtype)]
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _xp(a):
+    """The array module of a: numpy for CPU arrays, torch for (CUDA) tensors.
+
+    The loop below is written once for both. On the CPU it runs on numpy because numpy's BLAS has
+    a symmetric rank-k product (`Zᵀ @ Z` → syrk, half the flops of a general product) and a faster
+    r×r eigh than torch's here; mixing the two libraries' thread pools in one loop is slow.
+    """
+    if isinstance(a, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
+def _to_numpy(a) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else a.detach().cpu().numpy()
+
+
+def reduce_rank(X):
+    """(n, d) float64 array or tensor, rows L2-normalised -> F (n, r) with F Fᵀ = X Xᵀ, r = numerical rank.
+
+    Every quantity of Algorithm 1 depends on X only through its Gram matrix, so F is an exact
+    stand-in. Components with σ² below n·eps·σ²_max are round-off and dropped. Runs where X is
+    (numpy or torch); never forms an n×n matrix when n > d.
+    """
+    xp = _xp(X)
+    n, d = X.shape
+    rel_tol = n * np.finfo(np.float64).eps
+    if n > d:
+        lam, V = xp.linalg.eigh(X.T @ X)  # (d,), (d, d)
+        keep = lam > rel_tol * lam[-1]
+        return X if bool(keep.all()) else X @ V[:, keep]
+    lam, V = xp.linalg.eigh(X @ X.T)  # (n,), (n, n): F = V √Λ
+    keep = lam > rel_tol * lam[-1]
+    return V[:, keep] * xp.sqrt(lam[keep])
+
+
+def _weighted_gram(F, p, scratch=None):
+    """Fᵀ diag(p) F for F (n, r), p (n,); numpy computes Zᵀ Z of one buffer as a symmetric syrk.
+
+    scratch: an (n, r) array to reuse for Z; on the CPU a fresh array of that size costs about as
+    much in page faults as the product itself.
+    """
+    xp = _xp(F)
+    Z = xp.multiply(F, xp.sqrt(p)[:, None], out=scratch)
+    return Z.T @ Z
+
+
+def _softmax_rows(w):
+    xp = _xp(w)
+    e = xp.exp(w - xp.amax(w, 1)[:, None])
+    return e / e.sum(1)[:, None]
+
+
+def _loss_and_grad(F, w, gammas, scratch):
+    """Exact loss terms and ∂L/∂w for a batch of log-weights.
+
+    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array. Returns vs (k,), entropy (k,),
+    p (k, n), grad (k, n).
+    """
+    xp = _xp(F)
+    p = _softmax_rows(w)  # (k, n)
+    lam, U = xp.linalg.eigh(xp.stack([_weighted_gram(F, p_k, scratch) for p_k in p]))  # (k, r), (k, r, r)
+    positive = lam > 0  # zero / round-off negative eigenvalues are skipped, as in the reference
+    log_lam = xp.log(xp.where(positive, lam, xp.ones_like(lam)))
+    vs = xp.exp(-xp.where(positive, lam * log_lam, xp.zeros_like(lam)).sum(1))
+    coef = xp.where(positive, -log_lam - 1.0, xp.zeros_like(lam))  # (k, r) = f'(λ), f = −λ log λ
+    dS_dp = xp.stack([_squared_product(F, U_k, scratch) @ c_k for U_k, c_k in zip(U, coef)])  # (k, n)
+    log_p = xp.log(p)
+    entropy = -(p * log_p).sum(1)
+    g = gammas[:, None]
+    dL_dp = -(g * vs[:, None] * dS_dp + (1.0 - g) * (-log_p - 1.0))
+    grad_w = p * (dL_dp - (p * dL_dp).sum(1)[:, None])  # softmax backward
+    return vs, entropy, p, grad_w
+
+
+def _squared_product(F, U, out):
+    """(F U)² element-wise, written into out (n, r)."""
+    W = _xp(F).matmul(F, U, out=out)
+    W *= W
+    return W
+
+
+class _Adam:
+    """torch.optim.Adam's update (betas 0.9/0.999, eps 1e-8), written out so the CPU path needs no
+    torch; StepLR's decay is applied by the caller."""
+
+    def __init__(self, w, betas=(0.9, 0.999), eps=1e-8):
+        xp = _xp(w)
+        self.m, self.v, self.t = xp.zeros_like(w), xp.zeros_like(w), 0
+        self.betas, self.eps = betas, eps
+
+    def step(self, w, grad, lr: float) -> None:
+        (b1, b2), self.t = self.betas, self.t + 1
+        self.m += (1.0 - b1) * (grad - self.m)  # torch: m.lerp_(grad, 1 - β1)
+        self.v *= b2
+        self.v += (1.0 - b2) * grad * grad
+        denom = _xp(w).sqrt(self.v) / math.sqrt(1.0 - b2**self.t) + self.eps
+        w -= (lr / (1.0 - b1**self.t)) * self.m / denom
+
+
+def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=None):
+    """Run Algorithm 1 for several γ at once (Adam is element-wise, so rows stay independent)."""
+    xp = _xp(F)
+    k, n = len(gammas), F.shape[0]
+    w = np.zeros((k, n), dtype=F.dtype) if xp is np else F.new_zeros(k, n)
+    gam = np.asarray(gammas, dtype=F.dtype) if xp is np else F.new_tensor(gammas)
+    adam, lr = _Adam(w), config.lr
+    scratch = xp.empty_like(F)  # reused by every product of the loop
+    histories, stopped = [[] for _ in range(k)], False
+    for step in range(1, config.steps + 1):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        vs, entropy, p, grad = _loss_and_grad(F, w, gam, scratch)
+        adam.step(w, grad, lr)
+        rows = _history_rows(step, vs, entropy, p, lr)
+        if step % config.lr_step == 0:
+            lr *= config.lr_decay  # torch StepLR, same float products
+        for history, row in zip(histories, rows):
+            history.append(row)
+        if on_step is not None:
+            on_step(rows[0] if k == 1 else {"step": step, "rows": rows})
+    return w, histories, stopped
+
+
+def _history_rows(step, vs, entropy, p, lr) -> list[dict]:
+    ess = 1.0 / (p**2).sum(1)  # effective sample size
+    return [
+        {"step": step, "vs": float(v), "entropy": float(h), "ess": float(e), "lr": float(lr)}
+        for v, h, e in zip(vs.tolist(), entropy.tolist(), ess.tolist())
+    ]
+
+
+def _prepare(features, dtype, device):
+    """Checked, normalised, rank-reduced features: numpy on the CPU, a torch tensor on CUDA.
+
+    features: an (n, d) array, or a torch tensor on any device (GPU embeddings need no host copy).
+    """
+    device = resolve_device(device)  # no torch import on a CPU-only machine
+    if device != "cpu":
+        return _prepare_tensor(features, dtype, device)
+    X = check_feature_array(_to_numpy(features) if _is_tensor(features) else features)
+    _check_count(X.shape[0])
+    return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
+
+
+def _is_tensor(a) -> bool:
+    return type(a).__module__.startswith("torch")  # without importing torch
+
+
+def _check_count(n: int) -> None:
+    if n < 2:
+        raise ValueError(f"diversity weights need at least 2 items; got {n}")
+
+
+def _prepare_tensor(features, dtype, device):
+    """The same as tensors on `device`: checks and reduction run there, with no host copies."""
+    import torch
+
+    X = torch.as_tensor(features, device=device).detach()
+    if X.dtype == torch.bool or X.is_complex():
+        raise ValueError(f"features must be numeric; got dtype {X.dtype}")
+    check_feature_array(np.broadcast_to(np.float64(0.0), tuple(X.shape)))  # the numpy path's shape rules
+    _check_count(X.shape[0])
+    X = X.to(torch.float64, copy=True)  # the caller's tensor is untouched
+    norms = X.norm(dim=1)
+    check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
+    X /= norms[:, None]  # in place: at n = 1,000,000, d = 768 one float64 copy is 6 GB of GPU memory
+    return reduce_rank(X).to(_torch_dtype(dtype)).contiguous()
+
+
+def _vs_of(F, p) -> float:
+    """VS of one probability vector (n,) on the reduced features, computed where F is."""
+    from core.diversity.vendi import score_from_eigenvalues
+
+    p = np.asarray(p, dtype=F.dtype) if isinstance(F, np.ndarray) else F.new_tensor(p)
+    return score_from_eigenvalues(_to_numpy(_xp(F).linalg.eigvalsh(_weighted_gram(F, p))).astype(np.float64))
+
+
+def _results(F, w, histories, stopped, configs) -> list[WeightsResult]:
+    w = _to_numpy(w).astype(np.float64)
+    p = _softmax_rows(w)
+    out = []
+    for w_k, p_k, history, config in zip(w, p, histories, configs):
+        vs_uniform = history[0]["vs"] if history else _vs_of(F, np.full(len(p_k), 1.0 / len(p_k)))
+        out.append(WeightsResult(p=p_k, log_weights=w_k, history=history, config=config,
+                                 vs_uniform=vs_uniform, vs_final=_vs_of(F, p_k), stopped=stopped))
+    return out
+
+
+def optimise_weights(features, gamma: float = 0.8, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
+                     lr_step: int = 5, device=None, dtype="float64",
+                     on_step: Callable[[dict], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> WeightsResult:
+    """Diversity weights of items with features (n, d): an array, or a torch tensor on any device
+    (cosine similarity; rows normalised inside).
+
+    on_step(row) is called after every step with {step, vs, entropy, ess, lr} (values of the
+    iterate that step differentiated); should_stop() -> True ends the run cleanly (result.stopped).
+    """
+    config = WeightsConfig(gamma=float(gamma), steps=int(steps), lr=float(lr), lr_decay=float(lr_decay),
+                           lr_step=int(lr_step), dtype=_dtype_name(dtype), device=None if device is None else str(device))
+    _check_config(config)
+    F = _prepare(features, dtype, device)
+    w, histories, stopped = _optimise_batch(F, [config.gamma], config, on_step, should_stop)
+    return _results(F, w, histories, stopped, [config])[0]
+
+
+def _check_config(config: WeightsConfig) -> None:
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ValueError(f"gamma must be between 0 and 1; got {config.gamma}")
+    if config.steps < 1:
+        raise ValueError(f"steps must be at least 1; got {config.steps}")
+    if not config.lr > 0 or config.lr_step < 1 or not config.lr_decay > 0:
+        raise ValueError("lr and lr_decay must be > 0 and lr_step ≥ 1")
+
+
+# ----------------------------------------------------------------------------- γ sweeps + cache
+
+def features_fingerprint(features) -> str:
+    from core.data.storage import fingerprint_arrays
+
+    return fingerprint_arrays(_to_numpy(features) if _is_tensor(features) else np.asarray(features))
+
+
+def cache_key(fingerprint: str, config: WeightsConfig) -> str:
+    settings = {k: v for k, v in asdict(config).items() if k != "device"}  # device does not change p
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{fingerprint}-g{config.gamma:.4f}-{digest}"
+
+
+def save_result(path: Path, result: WeightsResult) -> Path:
+    """One .npz per result (no pickle): p, log_weights, history columns and the config as JSON."""
+    import io
+
+    from core.data.storage import atomic_write_bytes
+
+    columns = {key: np.array([row[key] for row in result.history]) for key in ("step", "vs", "entropy", "ess", "lr")}
+    meta = {"config": asdict(result.config), "vs_uniform": result.vs_uniform, "vs_final": result.vs_final,
+            "stopped": result.stopped}
+    buffer = io.BytesIO()
+    np.savez(buffer, p=result.p, log_weights=result.log_weights, meta=np.array(json.dumps(meta)),
+             **{f"history_{k}": v for k, v in columns.items()})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_result(path: Path) -> WeightsResult:
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        keys = ("step", "vs", "entropy", "ess", "lr")
+        cols = [data[f"history_{k}"].tolist() for k in keys]
+        history = [dict(zip(keys, values)) for values in zip(*cols)]
+        for row in history:
+            row["step"] = int(row["step"])
+        return WeightsResult(p=data["p"], log_weights=data["log_weights"], history=history,
+                             config=WeightsConfig(**meta["config"]), vs_uniform=meta["vs_uniform"],
+                             vs_final=meta["vs_final"], stopped=meta["stopped"], extra={"cache_hit": True})
+
+
+def _load_cached(path: Path) -> WeightsResult | None:
+    """A cached result, or None when absent or unreadable (a damaged file is recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        return load_result(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
+                lr_step: int = 5, device=None, dtype="float64", on_step=None, should_stop=None) -> dict[float, WeightsResult]:
+    """Diversity weights for several γ, computed together in one batched run; results are cached
+    on disk (cache_dir) under a fingerprint of the features and the config, so repeats are instant."""
+    base = dict(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
+                dtype=_dtype_name(dtype), device=None if device is None else str(device))
+    configs = {float(g): WeightsConfig(gamma=float(g), **base) for g in dict.fromkeys(gammas)}
+    for config in configs.values():
+        _check_config(config)
+    results, paths = {}, {}
+    if cache_dir is not None:
+        fingerprint = features_fingerprint(features)
+        for g, config in configs.items():
+            paths[g] = Path(cache_dir) / f"{cache_key(fingerprint, config)}.npz"
+            cached = _load_cached(paths[g])
+            if cached is not None:
+                results[g] = cached
+    todo = [g for g in configs if g not in results]
+    if todo:
+        F = _prepare(features, dtype, device)
+        w, histories, stopped = _optimise_batch(F, todo, configs[todo[0]], on_step, should_stop)
+        for g, result in zip(todo, _results(F, w, histories, stopped, [configs[g] for g in todo])):
+            results[g] = result
+            if g in paths and not stopped:
+                save_result(paths[g], result)
+    return {g: results[g] for g in configs}

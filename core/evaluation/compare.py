@@ -1,0 +1,116 @@
+"""What the Compare tab shows, computed without gradio: metric tables over seeds, probability
+mass per class (data vs diversity-weighted target vs each model), a shared 2-D map of real and
+generated features (coverage), and nearest training images (memorisation check)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
+
+
+def metric_table(evaluations: list[dict]) -> list[dict]:
+    """Rows {model, n_seeds, embedder, <metric>: (mean, ci half-width)} from eval dicts that
+    carry "model" and "embedder". Numbers from different embedders are kept in separate rows."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for evaluation in evaluations:
+        groups[(evaluation["model"], evaluation["embedder"])].append(evaluation)
+    rows = []
+    for (model, embedder), group in groups.items():
+        row = {"model": model, "embedder": embedder, "n_seeds": len(group)}
+        rows.append(row | {metric: mean_ci([e.get(metric) for e in group]) for metric in METRICS})
+    return rows
+
+
+def class_mass_rows(labels_real: np.ndarray, p_target: np.ndarray | None, features_real: np.ndarray,
+                    features_gen: dict[str, np.ndarray]) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Classes and, per source, the share of probability mass per class: "data" (uniform),
+    "target" (the diversity weights), then each model (generated samples labelled by their
+    nearest real image)."""
+    labels_real = np.asarray(labels_real)
+    classes = np.unique(labels_real)
+    index = np.searchsorted(classes, labels_real)
+    shares = {"data": np.bincount(index, minlength=len(classes)) / len(index)}
+    if p_target is not None:
+        shares["target"] = np.bincount(index, weights=np.asarray(p_target, np.float64), minlength=len(classes))
+        shares["target"] = shares["target"] / shares["target"].sum()
+    for name, features in features_gen.items():
+        nearest = index[nearest_real(features, features_real)]
+        shares[name] = np.bincount(nearest, minlength=len(classes)) / len(nearest)
+    return [int(c) for c in classes], shares
+
+
+def shared_map(features_real: np.ndarray, features_gen: dict[str, np.ndarray], method: str = "pca",
+               seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """2-D coordinates of real rows and of each generated set on the *same* map, fitted on the
+    real data only: (coords_real (n, 2), {name: (m, 2)}, label of the method used)."""
+    real = np.asarray(features_real, np.float64)
+    if method == "umap":
+        import umap  # late: numba compile on first use
+
+        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_jobs=1,
+                            n_neighbors=max(2, min(15, len(real) - 1))).fit(real)
+        return reducer.embedding_, {k: reducer.transform(np.asarray(v, np.float64)) for k, v in features_gen.items()}, "UMAP"
+    mean = real.mean(axis=0)
+    _, _, vt = np.linalg.svd(real - mean, full_matrices=False)
+    axes = vt[:2].T  # (d, 2) principal directions of the real data
+    project = lambda x: (np.asarray(x, np.float64) - mean) @ axes  # noqa: E731
+    return project(real), {k: project(v) for k, v in features_gen.items()}, "PCA"
+
+
+# --- runs to compare ------------------------------------------------------------------------------
+
+STUDY_MODEL = re.compile(r"^(?P<pair>\d+-\d+)_s(?P<seed>\d+)_(?P<model>baseline|divw_g[0-9.]+)$")
+
+
+def comparable_runs(data_root: Path) -> list[dict]:
+    """Runs under <data_root>/runs/ and inside study folders (<data_root>/<study>/runs/):
+    {"path", "label", "state", "evaluated"}, studio runs first, newest first."""
+    from core.training.runs import list_runs, read_status
+
+    found = [(Path(row["path"]), row["state"]) for row in list_runs(data_root)]
+    for state_file in sorted(Path(data_root).glob("*/state.json")):  # study folders
+        for run_dir in sorted((state_file.parent / "runs").glob("*/config.json")):
+            found.append((run_dir.parent, read_status(run_dir.parent).get("state", "unknown")))
+    return [{"path": path, "label": run_label(path), "state": state, "evaluated": (path / "eval.json").exists()}
+            for path, state in found]
+
+
+def run_label(run_dir: Path) -> str:
+    """The model a run stands for, shared by its seeds: "0-1 baseline", "0-1 DivW γ=0.8", or the
+    weights label of a studio run ("uniform" shown as "baseline")."""
+    import json
+
+    match = STUDY_MODEL.match(Path(run_dir).name)
+    if match:
+        model = match["model"].replace("divw_g", "DivW γ=")
+        return f"{match['pair']} {model}"
+    try:
+        record = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return Path(run_dir).name
+    weights = record.get("weights") or "weights"
+    return "baseline" if weights == "uniform" else f"DivW {weights}"
+
+
+def latest_grid(run_dir: Path) -> Path | None:
+    """The run's newest training grid (fixed latents: comparable across runs)."""
+    from core.training.runs import latest_sample
+
+    return latest_sample(run_dir)
+
+
+def load_evaluations(run_dirs: list[Path]) -> list[dict]:
+    """eval.json of each run that has one, with its model label added."""
+    import json
+
+    evaluations = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "eval.json"
+        if path.exists():
+            evaluations.append(json.loads(path.read_text()) | {"model": run_label(run_dir), "run_dir": str(run_dir)})
+    return evaluations

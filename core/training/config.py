@@ -1,0 +1,60 @@
+"""The training settings of one run (`TrainConfig`) and its presets. No torch: reading runs,
+listing them and the studio's Train tab import this without loading the trainer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+Z_DIM = 64  # latent size of the paper
+WIDTH = 32  # channels of the critic's first convolution (the paper's 32, 64, 128)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000  # generator steps (each after `critic_steps` critic steps)
+    batch_size: int = 6000  # real and fake images per critic / generator step
+    critic_steps: int = 5  # critic updates per generator update
+    gp_weight: float = 10.0  # gradient-penalty weight lambda
+    lr: float = 1e-4  # Adam learning rate, generator and critic
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.9  # Adam beta2
+    z_dim: int = Z_DIM  # latent size
+    width: int = WIDTH  # critic channels of the first layer, doubled each layer
+    seed: int = 0  # seeds network init, batch sampling and noise
+    device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda[:i]"
+    bf16: bool = False  # bf16 autocast for the networks on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the generator and first-order critic passes (CUDA)
+    tf32: bool = True  # allow TF32 matmuls/convolutions on CUDA
+    channels_last: bool = True  # channels-last memory format on CUDA
+    log_every: int = 10  # write losses to metrics.jsonl every N generator steps
+    sample_every: int = 100  # write a sample grid every N generator steps
+    checkpoint_every: int = 100  # checkpoint every N generator steps
+    n_samples: int = 64  # images in a sample grid (8 per row)
+    sample_seed: int = 1234  # seed of the fixed latent batch of the grids (same in every run)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainConfig":
+        """A named preset ("paper" or "quick") with some fields overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {', '.join(sorted(unknown))}")
+        return replace(PRESETS[name], **overrides)
+
+    def validate(self) -> "TrainConfig":
+        for name in ("steps", "batch_size", "critic_steps", "z_dim", "width", "log_every",
+                     "sample_every", "checkpoint_every", "n_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1) or self.gp_weight < 0:
+            raise ValueError("lr must be > 0, betas in [0, 1) and gp_weight >= 0")
+        return self
+
+
+PRESETS = {
+    # Appendix table 4: batch 6,000, 6,000 generator steps, 5 critic steps, GP 10, Adam 1e-4 (0.5, 0.9).
+    "paper": TrainConfig(log_every=50, sample_every=500, checkpoint_every=500),
+    # A CPU demo: same loss and optimiser, small batch, a few hundred steps.
+    "quick": TrainConfig(steps=300, batch_size=64, log_every=10, sample_every=50, checkpoint_every=50),
+}

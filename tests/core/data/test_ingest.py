@@ -1,0 +1,368 @@
+"""Safe ingest: every rule of issue 4 with a hostile or broken input generated here."""
+
+import io
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.data import ingest
+from core.data.datasets import load_dataset
+from core.data.ingest import IngestLimits, Rejected
+
+
+def png_bytes(array, mode=None, **save):
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, "PNG", **save) if mode else \
+        Image.fromarray(array).save(buffer, "PNG", **save)
+    return buffer.getvalue()
+
+
+def encode(image, fmt, **save):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+def grey(value, size=(6, 6)):
+    return np.full(size, value, np.uint8)
+
+
+def make_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:  # name: str or a hand-made ZipInfo
+            archive.writestr(name, data)
+    for name, _ in entries:
+        if isinstance(name, encrypted_info):
+            _set_encrypted_flag(path, name.filename.encode())
+    return path
+
+
+def _set_encrypted_flag(path, name):
+    raw = bytearray(path.read_bytes())
+    for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while (start := raw.find(signature, start)) >= 0:
+            if raw[start + name_at: start + name_at + len(name)] == name:
+                raw[start + flag_at] |= 0x1
+            start += 4
+    path.write_bytes(bytes(raw))
+
+
+def symlink_info(name):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (0o120777 << 16)
+    return info
+
+
+class encrypted_info(zipfile.ZipInfo):
+    """Marks an entry as encrypted; zipfile cannot write one, so make_zip patches the flag bits."""
+
+
+# ---------------------------------------------------------------------------- zip rules
+
+
+@pytest.mark.parametrize("entry, reason", [
+    ("../evil.png", "'..'"), ("a/../../evil.png", "'..'"), ("..\\evil.png", "'..'"),
+    ("/etc/evil.png", "absolute"), ("\\evil.png", "absolute"), ("C:/evil.png", "drive letter"),
+    (symlink_info("link.png"), "symbolic link"), (encrypted_info("secret.png"), "encrypted")])
+def test_hostile_zip_entry_rejects_whole_archive_and_writes_nothing(data_root, entry, reason):
+    make_zip(data_root / "up.zip", [("ok.png", png_bytes(grey(10))), (entry, png_bytes(grey(20)))])
+    name = entry.filename if isinstance(entry, zipfile.ZipInfo) else entry
+    with pytest.raises(ValueError, match=reason) as info:
+        load_dataset("up.zip")
+    assert repr(name) in str(info.value) or name in str(info.value)
+    assert not (data_root / "uploads").exists()
+    assert sorted(p.name for p in data_root.iterdir()) == ["up.zip"]
+
+
+def test_zip_entry_count_cap(data_root):
+    path = make_zip(data_root / "many.zip", [(f"{i}.png", png_bytes(grey(i))) for i in range(5)])
+    with pytest.raises(Rejected, match="5 entries"):
+        ingest.load_path("many.zip", data_root, limits=IngestLimits(max_entries=4))
+    assert ingest.load_path(path.name, data_root, limits=IngestLimits(max_entries=5)).images.shape[0] == 5
+
+
+def test_zip_declared_total_size_cap(data_root):
+    make_zip(data_root / "big.zip", [("a.bin", b"x" * 5000)], zipfile.ZIP_STORED)
+    with pytest.raises(Rejected, match="declares 5,000 bytes"):
+        ingest.load_path("big.zip", data_root, limits=IngestLimits(max_total_bytes=4999))
+    assert not (data_root / "uploads").exists()
+
+
+def test_zip_bomb_compression_ratio_is_refused_before_extracting(data_root):
+    make_zip(data_root / "bomb.zip", [("zeros.png", b"\0" * (4 << 20))])
+    with pytest.raises(Rejected, match="compression ratio"):
+        load_dataset("bomb.zip")
+    assert not (data_root / "uploads").exists()
+
+
+def test_nested_archive_is_not_expanded_and_is_listed(data_root, tmp_path):
+    inner = make_zip(tmp_path / "inner.zip", [("hidden.png", png_bytes(grey(1)))])
+    make_zip(data_root / "outer.zip", [("a.png", png_bytes(grey(9))), ("inner.zip", inner.read_bytes())])
+    ds = load_dataset("outer.zip")
+    assert ds.ids == ["a.png"]
+    assert dict(ds.skipped)["inner.zip"].startswith("an archive (nested archives are not expanded)")
+    extracted = [p.name for p in (data_root / "uploads").rglob("*")]
+    assert "hidden.png" not in extracted
+
+
+def test_valid_zip_is_extracted_under_uploads_and_reused(data_root):
+    make_zip(data_root / "set.zip", [("b/2.png", png_bytes(grey(2))), ("a/1.png", png_bytes(grey(1)))])
+    first = load_dataset("set.zip", subfolders_as_classes=True)
+    second = load_dataset("set.zip", subfolders_as_classes=True)
+    assert first.ids == ["a/1.png", "b/2.png"] and first.class_names == ["a", "b"]
+    assert first.fingerprint == second.fingerprint
+    assert len([p for p in (data_root / "uploads").iterdir()]) == 1  # reused, no staging left
+
+
+def test_a_zip_with_nothing_usable_leaves_no_folder_and_keeps_an_earlier_one(data_root):
+    make_zip(data_root / "notes.zip", [("a.txt", b"hello"), ("b.png", b"\x89PNG\r\n\x1a\n broken")])
+    with pytest.raises(ValueError, match="no usable images"):
+        load_dataset("notes.zip")
+    assert list((data_root / "uploads").iterdir()) == []
+    make_zip(data_root / "set.zip", [("1.png", png_bytes(grey(1)))])
+    load_dataset("set.zip")
+    kept = list((data_root / "uploads").iterdir())
+    (data_root / "uploads" / kept[0].name / "1.png").write_bytes(b"now broken")  # extracted earlier, then damaged
+    with pytest.raises(ValueError, match="no usable images"):
+        load_dataset("set.zip")
+    assert list((data_root / "uploads").iterdir()) == kept  # what was saved before is not removed
+
+
+def test_corrupt_zip_is_a_clear_error(data_root):
+    (data_root / "junk.zip").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(Rejected, match="not a valid zip"):
+        load_dataset("junk.zip")
+
+
+def test_import_upload_from_outside_the_root(data_root, tmp_path):
+    upload = make_zip(tmp_path / "my upload!.zip", [("x.png", png_bytes(grey(3)))])
+    folder = ingest.import_upload(upload, data_root)
+    assert folder.parent == data_root / "uploads" and folder.name.startswith("my_upload_")
+    assert load_dataset(str(folder)).images.shape == (1, 6, 6, 1)
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def _bomb_png(width, height):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_pillow_decompression_bomb_protection_stays_on():
+    with pytest.raises(Rejected, match="decompression bomb"):
+        ingest.read_image(_bomb_png(100_000, 100_000), IngestLimits(max_image_pixels=10 ** 12))
+
+
+def test_pixel_cap_is_checked_on_the_header_before_decoding():
+    with pytest.raises(Rejected, match="more than 1,000"):
+        ingest.read_image(_bomb_png(100, 100), IngestLimits(max_image_pixels=1000))
+
+
+def test_format_is_checked_on_content_not_extension(data_root):
+    folder = data_root / "mixed"
+    folder.mkdir()
+    (folder / "real.txt").write_bytes(png_bytes(grey(7)))  # a PNG with a misleading name
+    (folder / "fake.png").write_bytes(b"hello, not an image")
+    (folder / "ppm.png").write_bytes(encode(Image.fromarray(grey(5)), "PPM"))  # not allow-listed
+    ds = load_dataset("mixed")
+    assert ds.ids == ["real.txt"]
+    skipped = dict(ds.skipped)
+    assert "not an image in an allowed format" in skipped["fake.png"]
+    assert "not an image in an allowed format" in skipped["ppm.png"]
+
+
+def test_empty_truncated_and_non_images_are_skipped_with_reasons(data_root):
+    folder = data_root / "broken"
+    folder.mkdir()
+    good = png_bytes(np.arange(64 * 64, dtype=np.uint32).reshape(64, 64).astype(np.uint8))
+    (folder / "good.png").write_bytes(good)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "cut.png").write_bytes(good[: len(good) // 2])
+    (folder / "notes.md").write_text("# hi")
+    (folder / ".DS_Store").write_bytes(b"\0\0")
+    ds = load_dataset("broken")
+    reasons = dict(ds.skipped)
+    assert ds.ids == ["good.png"]
+    assert reasons["empty.png"] == "empty file"
+    assert reasons["cut.png"].startswith("truncated or corrupt")
+    assert "not an image" in reasons["notes.md"] and reasons[".DS_Store"] == "hidden file"
+
+
+def test_folder_with_no_images_is_an_error(data_root):
+    (data_root / "nothing").mkdir()
+    (data_root / "nothing" / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="no usable images.*a.txt"):
+        load_dataset("nothing")
+
+
+def test_modes_are_normalised():
+    limits = IngestLimits()
+    cmyk = ingest.read_image(encode(Image.new("CMYK", (4, 4), (0, 0, 0, 0)), "TIFF"), limits)
+    assert cmyk.shape == (4, 4, 3) and (cmyk == 255).all()  # no ink = white
+    sixteen = ingest.read_image(png_bytes(np.full((4, 4), 65535, np.uint16)), limits)
+    assert sixteen.shape == (4, 4, 1) and (sixteen == 255).all()
+    half = ingest.read_image(png_bytes(np.full((4, 4), 32896, np.uint16)), limits)
+    assert (half == 128).all()
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    assert (ingest.read_image(encode(palette, "PNG"), limits) == [255, 0, 0]).all()
+    rgba = np.zeros((4, 4, 4), np.uint8)  # fully transparent black -> white
+    rgba[0, 0] = [0, 0, 255, 255]  # one opaque blue pixel stays blue
+    out = ingest.read_image(png_bytes(rgba), limits)
+    assert out[0, 0].tolist() == [0, 0, 255] and out[1, 1].tolist() == [255, 255, 255]
+
+
+def test_exif_rotation_is_applied():
+    image = Image.fromarray(np.zeros((2, 4), np.uint8))  # 4 wide, 2 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    out = ingest.read_image(encode(image, "PNG", exif=exif), IngestLimits())
+    assert out.shape == (4, 2, 1)
+
+
+def test_gif_first_frame_only():
+    frames = [Image.fromarray(grey(v)) for v in (10, 200)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    out = ingest.read_image(buffer.getvalue(), IngestLimits())
+    assert abs(int(out.mean()) - 10) <= 1
+
+
+def test_mixed_sizes_and_colours_stack_to_the_most_common_size(data_root):
+    folder = data_root / "sizes"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(png_bytes(grey(50 * i, (8, 8))))
+    (folder / "wide.png").write_bytes(png_bytes(np.full((4, 16, 3), [9, 99, 199], np.uint8)))
+    ds = load_dataset("sizes")
+    assert ds.images.shape == (4, 8, 8, 3)
+    assert (ds.images[0] == 0).all() and (ds.images[3] == [9, 99, 199]).all()
+    (folder / "wide.png").write_bytes(png_bytes(np.full((4, 16, 3), 9, np.uint8)))  # RGB but grey
+    assert load_dataset("sizes").images.shape == (4, 8, 8, 1)
+
+
+def test_rerunning_a_folder_gives_the_same_dataset(data_root):
+    folder = data_root / "again"
+    (folder / "z").mkdir(parents=True)
+    (folder / "z" / "1.png").write_bytes(png_bytes(grey(1)))
+    (folder / "a.png").write_bytes(png_bytes(grey(2)))
+    first, second = load_dataset("again"), load_dataset("again")
+    assert first.ids == second.ids == ["a.png", "z/1.png"]
+    assert first.fingerprint == second.fingerprint
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+@pytest.mark.parametrize("source", ["../outside", "/etc", "sub/../../outside"])
+def test_user_paths_never_leave_the_data_root(data_root, source):
+    with pytest.raises(ValueError, match="outside the data root"):
+        load_dataset(source)
+
+
+def test_symlinks_out_of_the_root_are_refused(data_root, tmp_path):
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "s.png").write_bytes(png_bytes(grey(4)))
+    folder = data_root / "links"
+    folder.mkdir()
+    (folder / "ok.png").write_bytes(png_bytes(grey(5)))
+    (folder / "s.png").symlink_to(outside / "s.png")
+    (data_root / "dirlink").symlink_to(outside)
+    ds = load_dataset("links")
+    assert ds.ids == ["ok.png"] and "outside the data root" in dict(ds.skipped)["s.png"]
+    with pytest.raises(ValueError, match="outside the data root"):
+        load_dataset("dirlink")
+
+
+def test_subfolders_as_classes_and_features_beside_images(data_root):
+    folder = data_root / "classes"
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(2):
+            (folder / cls / f"{i}.png").write_bytes(png_bytes(grey(i + 10 * len(cls))))
+    (folder / "loose.png").write_bytes(png_bytes(grey(3)))
+    features = np.arange(8, dtype=np.float32).reshape(4, 2)
+    np.save(folder / "features.npy", features)
+    ds = load_dataset("classes", subfolders_as_classes=True)
+    assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
+    assert dict(ds.skipped)["loose.png"] == "not inside a class subfolder"
+    np.testing.assert_array_equal(ds.features, features)
+
+
+def test_features_count_mismatch_is_explained(data_root):
+    folder = data_root / "feat"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png_bytes(grey(1)))
+    np.save(folder / "features.npy", np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"expected \(1, d\)"):
+        load_dataset("feat")
+
+
+def test_features_npz_is_matched_by_id(data_root):
+    folder = data_root / "featz"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes(png_bytes(grey(ord(name[0]))))
+    np.savez(folder / "features.npz", features=np.array([[2.0, 0], [1.0, 0]]), ids=np.array(["b.png", "a.png"]))
+    assert load_dataset("featz").features[:, 0].tolist() == [1.0, 2.0]
+
+
+# ---------------------------------------------------------------------------- arrays
+
+
+def test_npz_with_labels_class_names_and_channels_first(data_root):
+    images = np.random.default_rng(0).random((5, 3, 6, 6))  # floats in [0, 1], channels first
+    labels = np.array([0, 1, 1, 0, 1])
+    np.savez_compressed(data_root / "arr.npz", x=images, y=labels, class_names=np.array(["no", "yes"]))
+    ds = load_dataset("arr.npz")
+    assert ds.images.shape == (5, 6, 6, 3) and ds.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.images, np.rint(images.transpose(0, 2, 3, 1) * 255))
+    assert ds.class_names == ["no", "yes"] and ds.labels.tolist() == labels.tolist()
+
+
+def test_npy_with_sibling_labels(data_root):
+    np.save(data_root / "imgs.npy", np.zeros((3, 5, 5), np.uint8))
+    np.save(data_root / "imgs_labels.npy", np.array([2, 0, 2]))
+    ds = load_dataset("imgs.npy", classes=(2,))
+    assert ds.images.shape == (2, 5, 5, 1) and ds.class_names == ["0", "1", "2"]
+
+
+def test_object_arrays_are_never_unpickled(data_root):
+    np.save(data_root / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(Rejected, match="allow_pickle=False"):
+        load_dataset("evil.npy")
+
+
+def test_absurd_declared_shape_is_rejected_before_allocating(data_root):
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10 ** 9, 10 ** 6)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    (data_root / "huge.npy").write_bytes(buffer.getvalue() + b"\0" * 64)
+    with pytest.raises(Rejected, match="declared shape"):
+        load_dataset("huge.npy")
+
+
+def test_truncated_npy_is_rejected(data_root):
+    np.save(data_root / "cut.npy", np.zeros((10, 4, 4), np.uint8))
+    data = (data_root / "cut.npy").read_bytes()
+    (data_root / "cut.npy").write_bytes(data[:-20])
+    with pytest.raises(Rejected, match="does not match the file size"):
+        load_dataset("cut.npy")
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.full((2, 4, 4), 300.0), "expected"), (np.full((2, 4, 4), np.nan), "NaN"),
+    (np.zeros((2, 4)), "must be"), (np.zeros((2, 5, 5, 7)), "channels")])
+def test_bad_arrays_get_clear_messages(data_root, array, message):
+    np.save(data_root / "bad.npy", array)
+    with pytest.raises(Rejected, match=message):
+        load_dataset("bad.npy")

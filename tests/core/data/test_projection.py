@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from core.data import projection
+
+
+def _clusters(n_per=30, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(2, d)) * 5
+    features = np.concatenate([c + rng.normal(size=(n_per, d)) for c in centres]).astype(np.float32)
+    return features, np.repeat([0, 1], n_per)
+
+
+def test_pca_separates_clusters_and_is_deterministic():
+    features, labels = _clusters()
+    coords = projection.pca_2d(features)
+    assert coords.shape == (60, 2)
+    np.testing.assert_array_equal(coords, projection.pca_2d(features))
+    first = coords[:, 0]
+    assert (first[labels == 0].max() < first[labels == 1].min()) or (first[labels == 1].max() < first[labels == 0].min())
+
+
+def test_umap_layout_is_cached(tmp_path):
+    features, labels = _clusters()
+    config = projection.ProjectionConfig(n_neighbors=10)
+    coords, hit = projection.project(features, config, cache_dir=tmp_path)
+    assert coords.shape == (60, 2) and not hit
+    assert projection.is_warm()
+    again, hit = projection.project(features, config, cache_dir=tmp_path)
+    assert hit
+    np.testing.assert_array_equal(coords, again)
+    # a different config is a different cache entry
+    _, hit = projection.project(features, projection.ProjectionConfig(n_neighbors=5), cache_dir=tmp_path)
+    assert not hit
+    # UMAP keeps the two clusters apart: nearest neighbour in the map has the same label
+    dists = np.linalg.norm(coords[:, None] - coords[None], axis=-1) + np.eye(60) * 1e9
+    assert np.mean(labels[dists.argmin(1)] == labels) > 0.95
+
+
+def test_bad_input():
+    with pytest.raises(ValueError):
+        projection.project(np.zeros((0, 3)))
+    with pytest.raises(ValueError):
+        projection.project(np.ones((10, 3)), projection.ProjectionConfig(method="tsne"))
+
+
+def test_display_sample_keeps_extremes():
+    p = np.random.default_rng(0).dirichlet(np.ones(1000))
+    idx = projection.display_sample(1000, 200, p=p, keep_extremes=5)
+    assert len(idx) == 200 and np.all(np.diff(idx) > 0)
+    assert int(np.argmax(p)) in idx and int(np.argmin(p)) in idx
+    assert projection.display_sample(50, 200).tolist() == list(range(50))
