@@ -26,9 +26,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     data_root = default_data_root() if args.data_dir is None else args.data_dir
-    print("Preparing the start dataset (the first start computes embeddings and weights and caches them;"
-          " later starts are quick)...", flush=True)
-    demo = build_demo(data_root=data_root)
+    demo = build_demo(data_root=data_root)  # serves at once; the start dataset is prepared in the background
+    print("[divweights] preparing the start dataset in the background (the first start computes embeddings and "
+          "weights and caches them; later starts are quick); the page fills in when it is ready", flush=True)
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth, **launch_kwargs(data_root))
     return 0

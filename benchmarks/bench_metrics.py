@@ -50,7 +50,7 @@ def main() -> None:
         ("weighted FID", lambda: weighted_fid(real, gen, p)),
         ("precision/recall k=3", lambda: precision_recall(real, gen)),
         ("KID 100 x 1000", lambda: kid(real, gen)),
-        ("IS (probe fit + predict)", lambda: inception_score(gen, real, labels)),
+        ("IS (probe fit + predict)", lambda: inception_score(real, gen, labels)),
     ]
     print(f"n_real={args.n_real} n_gen={args.n_gen} d={args.d}")
     print(f"{'metric':<28}{'seconds':>10}")

@@ -16,8 +16,10 @@ import numpy as np
 
 from core.evaluation import compare
 from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
-from divweights_ui.common import image_array
+from core.workbench import Workbench, eval_config_for
+from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
+from divweights_ui.streaming import stream, user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
@@ -34,16 +36,15 @@ METRIC_HELP = {"vs": "diversity of the samples", "fid": "distance to the data", 
                "kid": "unbiased distance to the data"}
 
 
-def build_compare_tab(session_state: gr.State, data_root: Path, tab: gr.Tab | None = None) -> None:
+def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None = None) -> None:
     """Components and events of the Compare tab; call inside `with gr.Tab("Compare") as tab:`.
     Opening the tab lists the runs again (runs trained since the page loaded appear)."""
-    data_root = Path(data_root)
     bind = functools.partial
     gr.Markdown(INTRO)
     with gr.Row():
         # a CheckboxGroup, not a multiselect Dropdown: gradio 6.31's multiselect shows options picked
         # with the mouse but sends [] to the handler (keyboard picks arrive)
-        choices = run_choices(data_root)
+        choices = run_choices(wb)
         runs = gr.CheckboxGroup(choices, label="Runs", scale=5, elem_id="dw-compare-runs", info=runs_info(choices))
         refresh = gr.Button("Refresh list", scale=1, elem_id="dw-compare-refresh")
     with gr.Row():
@@ -52,6 +53,7 @@ def build_compare_tab(session_state: gr.State, data_root: Path, tab: gr.Tab | No
                               elem_id="dw-compare-samples")
         compare_btn = gr.Button("Compare", variant="primary")
         evaluate_btn = gr.Button("Evaluate selected runs", elem_id="dw-compare-evaluate")
+        stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=120)
     note = gr.Markdown(elem_id="dw-compare-note")
     grids = gr.Gallery(label="Sample grids", columns=4, height="auto", object_fit="contain", elem_id="dw-compare-grids")
     table = gr.Markdown(elem_id="dw-compare-table")
@@ -62,24 +64,25 @@ def build_compare_tab(session_state: gr.State, data_root: Path, tab: gr.Tab | No
     nearest = gr.Gallery(label="Generated sample → nearest training image (memorisation check)", columns=8,
                          height="auto", object_fit="contain")
 
-    refresh.click(bind(refresh_runs, data_root=data_root), inputs=runs, outputs=runs, api_visibility="private")
+    refresh.click(bind(refresh_runs, wb=wb), inputs=runs, outputs=runs, api_visibility="private")
     if tab is not None:
-        tab.select(bind(refresh_runs, data_root=data_root), inputs=runs, outputs=runs, api_visibility="private")
-    compare_btn.click(bind(compare_runs, data_root=data_root), api_name="compare_runs",
+        tab.select(bind(refresh_runs, wb=wb), inputs=runs, outputs=runs, api_visibility="private")
+    compare_btn.click(bind(compare_runs, wb=wb), api_name="compare_runs",
                       inputs=[session_state, runs], outputs=[grids, table, metric_plot, note])
-    evaluate_btn.click(bind(evaluate_runs, data_root=data_root), api_name="evaluate_run",
-                       inputs=[session_state, runs, n_samples],
-                       outputs=[grids, table, metric_plot, coverage, mass, nearest, note], **GPU)
+    evaluating = evaluate_btn.click(bind(evaluate_runs, wb=wb), api_name="evaluate_run",
+                                    inputs=[session_state, runs, n_samples],
+                                    outputs=[grids, table, metric_plot, coverage, mass, nearest, note], **GPU)
+    stop_btn.click(None, None, None, cancels=[evaluating], api_visibility="private")
 
 
 # --- handlers ---------------------------------------------------------------------------------------
 
 
-def run_choices(data_root: Path) -> list[tuple[str, str]]:
+def run_choices(wb: Workbench) -> list[tuple[str, str]]:
     """(label shown, path relative to the data root) for every run."""
     choices = []
-    for run in compare.comparable_runs(data_root):
-        relative = str(Path(run["path"]).relative_to(data_root))
+    for run in wb.comparable_runs():
+        relative = str(Path(run["path"]).relative_to(wb.data_root))
         mark = " ✓ evaluated" if run["evaluated"] else ""
         choices.append((f"{relative} — {run['label']} ({run['state']}){mark}", relative))
     return choices
@@ -91,74 +94,69 @@ def runs_info(choices: list) -> str:
     return "Studio runs and runs of studies (python -m core study) under the data root."
 
 
-def refresh_runs(selected: list[str] | None = None, *, data_root: Path):
+def refresh_runs(selected: list[str] | None = None, *, wb: Workbench):
     """The run list again, keeping the ticks of runs that still exist."""
-    choices = run_choices(data_root)
+    choices = run_choices(wb)
     present = {value for _, value in choices}
     return gr.CheckboxGroup(choices=choices, value=[run for run in selected or [] if run in present],
                             info=runs_info(choices))
 
 
-def _selected_dirs(selected, data_root: Path) -> list[Path]:
-    from core.data.storage import resolve_under
-
+def _selected_dirs(selected, wb: Workbench) -> list[Path]:
     if not selected:
-        raise gr.Error("Pick at least one run.")
-    try:
-        dirs = [resolve_under(data_root, name) for name in ([selected] if isinstance(selected, str) else selected)]
+        raise error("Pick at least one run.")
+    try:  # names from the page stay under the data root
+        dirs = [wb.user_path(name) for name in ([selected] if isinstance(selected, str) else selected)]
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise user_error(exc) from None
     missing = [d.name for d in dirs if not (d / "config.json").exists()]
     if missing:
-        raise gr.Error(f"Not a training run: {', '.join(missing)}. Refresh the list.")
+        raise error(f"Not a training run: {', '.join(missing)}. Refresh the list.")
     return dirs
 
 
-def compare_runs(session, selected, *, data_root: Path):
+def compare_runs(session, selected, *, wb: Workbench):
     """Grids and saved evaluations of the selected runs (reads files only: quick)."""
-    run_dirs = _selected_dirs(selected, data_root)
-    evaluations = compare.load_evaluations(run_dirs)
+    run_dirs = _selected_dirs(selected, wb)
+    evaluations = wb.compare(run_dirs)
     waiting = [d.name for d in run_dirs if not (d / "eval.json").exists()]
     note = f"Not evaluated yet: {', '.join(waiting)} — press **Evaluate selected runs**." if waiting else ""
     return grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), note
 
 
-def evaluate_runs(session, selected, n_samples, *, data_root: Path, progress=gr.Progress()):
-    """Sample and score each selected run (eval.json), then the coverage views of those trained
-    on the same data as the first one."""
-    from core.evaluation.evaluate import evaluate_run, real_features, run_dataset
-
-    run_dirs = _selected_dirs(selected, data_root)
+def evaluate_runs(session, selected, n_samples, *, wb: Workbench, progress=gr.Progress()):
+    """Generator (Stop ends it between runs): sample and score each selected run trained on the same
+    data as the first one (eval.json), then the coverage views of those runs."""
+    run_dirs = _selected_dirs(selected, wb)
     config = _eval_config(session, n_samples)
     try:
-        dataset = run_dataset(run_dirs[0], data_root)
+        dataset = wb.run_dataset(run_dirs[0])
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise gr.Error(f"Cannot rebuild the data of {run_dirs[0].name}: {exc}") from None
-    cache = data_root / "cache"
-    features_real = real_features(dataset, config, cache / "embeddings")
+        raise error(f"Cannot rebuild the data of {run_dirs[0].name}: {exc}") from None
     same_data = [d for d in run_dirs if _fingerprint(d) == dataset.fingerprint]
     p_target, target_name = _target_weights(session, dataset, same_data)
-    for i, run_dir in enumerate(same_data):
-        progress(i / len(same_data), desc=f"evaluating {run_dir.name}")
-        evaluate_run(run_dir, config, dataset, p_target, features_real, data_root, cache)
+    events = stream(lambda on_progress, should_stop: wb.evaluate(same_data, config, p_target, on_progress, should_stop))
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            break
+        progress(event.fraction, desc=event.message)
+    views = wb.coverage(same_data, config, p_target, VIS_SAMPLES, NEAREST_SHOWN)
     skipped = [d.name for d in run_dirs if d not in same_data]
-    views = coverage_views(same_data, dataset, features_real, p_target, config)
-    evaluations = compare.load_evaluations(run_dirs)
-    note = _evaluate_note(config, target_name, skipped, views[3])
-    return (grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), *views[:3], note)
+    evaluations = wb.compare(run_dirs)
+    note = _evaluate_note(config, target_name, skipped, views.method)
+    yield (grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), coverage_figure(views),
+           mass_figure(views), nearest_gallery(views, dataset), note)
 
 
 def _eval_config(session, n_samples) -> EvalConfig:
     """Metrics use the embedder of the session's weights when one is loaded (else pixels)."""
-    embedder = getattr(session, "embedder", "") or "pixels"
-    model, _, pretrained = embedder.partition("/")
-    if model == "precomputed":
-        model, pretrained = "pixels", ""
     n = int(n_samples or 0)
     if n < 50:
-        raise gr.Error("Use at least 50 samples per run.")
-    return EvalConfig(embedder=model, pretrained=pretrained or EvalConfig.pretrained, n_samples=n,
-                      kid_subset_size=min(EvalConfig.kid_subset_size, n))
+        raise error("Use at least 50 samples per run.")
+    embedder = session.ready.embedder if getattr(session, "ready", None) is not None else "pixels"
+    return eval_config_for(embedder, n_samples=n, kid_subset_size=min(EvalConfig.kid_subset_size, n))
 
 
 def _fingerprint(run_dir: Path) -> str | None:
@@ -239,31 +237,11 @@ def metrics_figure(evaluations: list[dict]):
     return figure
 
 
-def coverage_views(run_dirs, dataset, features_real, p_target, config: EvalConfig):
-    """(coverage map, mass per class, nearest-image gallery, map method) for runs on one dataset."""
-    from core.data import projection
-    from core.devices import resolve_device
-    from core.evaluation.evaluate import embed_images, generate_images
-    from core.training.checkpoints import load_generator
-
-    images, features = {}, {}
-    for run_dir in run_dirs:
-        label = compare.run_label(run_dir)
-        sample = generate_images(load_generator(run_dir, resolve_device(config.device)), VIS_SAMPLES, seed=config.seed + 1)
-        embedded = embed_images(sample, config)
-        images[label] = np.concatenate([images[label], sample]) if label in images else sample  # seeds pooled
-        features[label] = np.concatenate([features[label], embedded]) if label in features else embedded
-    method = "umap" if projection.is_warm() else "pca"
-    real_xy, gen_xy, method_name = compare.shared_map(features_real, features, method)
-    if dataset.labels is not None:
-        mass = mass_figure(*compare.class_mass_rows(dataset.labels, p_target, features_real, features), dataset.class_names)
-    else:
-        mass = empty_figure("This dataset has no class labels, so there is no mass per class.", height=460)
-    return coverage_figure(real_xy, gen_xy, method_name), mass, nearest_gallery(images, features, features_real, dataset), method_name
-
-
-def coverage_figure(real_xy: np.ndarray, gen_xy: dict[str, np.ndarray], method: str):
+def coverage_figure(views):
+    """The training data's map with each model's samples placed on it (core.workbench.Coverage)."""
     import plotly.graph_objects as go
+
+    real_xy, gen_xy, method = views.real_xy, views.gen_xy, views.method
 
     figure = go.Figure(go.Scattergl(x=real_xy[:, 0], y=real_xy[:, 1], mode="markers", name="training data",
                                     marker={"size": 4, "color": "#bbb"}))
@@ -274,26 +252,25 @@ def coverage_figure(real_xy: np.ndarray, gen_xy: dict[str, np.ndarray], method: 
     return figure
 
 
-def mass_figure(classes: list[int], shares: dict[str, np.ndarray], class_names: list[str] | None):
+def mass_figure(views):
+    """Share of probability mass per class: data, the weighted target, each model (core.workbench.Coverage)."""
     import plotly.graph_objects as go
 
-    names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
-    figure = go.Figure([go.Bar(x=names, y=share, name={"data": "data (uniform)", "target": "diversity-weighted target"}.get(k, k))
-                        for k, share in shares.items()])
+    if views.mass is None:
+        return empty_figure("This dataset has no class labels, so there is no mass per class.", height=460)
+    names = {"data": "data (uniform)", "target": "diversity-weighted target"}
+    figure = go.Figure([go.Bar(x=views.classes, y=share, name=names.get(k, k)) for k, share in views.mass.items()])
     figure.update_layout(barmode="group", yaxis_title="share of probability mass", height=460, template="plotly_white",
                          title="Data vs weighted target vs each model (samples labelled by nearest training image)",
                          margin=dict(l=40, r=20, t=50, b=40))
     return figure
 
 
-def nearest_gallery(images: dict[str, np.ndarray], features: dict[str, np.ndarray], features_real, dataset):
-    from core.evaluation.evaluate import nearest_real
-
+def nearest_gallery(views, dataset):
+    """Each model's first samples next to their nearest training images (a memorisation check)."""
     items = []
-    for label, sample in images.items():
-        nearest = nearest_real(features[label][:NEAREST_SHOWN], features_real)
-        for image, index in zip(sample[:NEAREST_SHOWN], nearest):
-            items += [(_thumb(image), f"{label}: generated"), (_thumb(dataset.images[index]), f"nearest: {dataset.ids[index]}")]
+    for label, image, index in views.nearest:
+        items += [(_thumb(image), f"{label}: generated"), (_thumb(dataset.images[index]), f"nearest: {dataset.ids[index]}")]
     return items
 
 

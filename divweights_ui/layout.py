@@ -1,7 +1,9 @@
-"""The studio's page: components, help text and event wiring. `build_demo()` never launches.
+"""The studio's page: components, help text and event wiring. `build_demo()` never launches and
+never computes: the start dataset is prepared in the background (divweights_ui.startup).
 
 Each action has a stable api_name (see README): load_dataset, compute_weights, sweep_gamma,
-top_bottom, umap, select_points, export_weights. GPU-bound events share one queue slot.
+top_bottom, umap, select_points, export_weights. Each handler is UI values -> one workbench call ->
+what the page shows. GPU-bound events share one queue slot.
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.data import projection
-from core.data.storage import default_data_root
+from core.data.datasets import list_builtins
+from core.diversity.weights import WeightsConfig
+from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui import handlers as h
+from divweights_ui.common import DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice
+from divweights_ui.compare_tab import build_compare_tab
+from divweights_ui.map_handlers import draw_map, recolour_map, select_points
+from divweights_ui.session import Session
+from divweights_ui.startup import StartSet, adopt_start
+from divweights_ui.train_tab import build_train_tab
+from divweights_ui.weights_handlers import compute_weights, show_weights, sweep
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)  # embedding and weights share the accelerator
 INTERNAL = dict(api_visibility="private")  # chained refreshes: not part of the public API
@@ -50,8 +60,6 @@ HELP = {
 
 
 def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
-    from core.data.datasets import list_builtins
-
     return [(row["name"] + ("" if row["available"] else " (not on this machine)"), row["name"])
             for row in list_builtins(data_root)]
 
@@ -60,37 +68,34 @@ def _source_fields(source_kind: str, builtin_classes: str = "", builtin_per_clas
     """Show only the input that matches where the images come from. Class numbers belong to a
     built-in set: a switch to the user's own images empties them (their images may have no
     labels), a switch back restores the start set's (all of Fashion-MNIST would be 60,000)."""
-    builtin = source_kind == h.SOURCES[0]
+    builtin = source_kind == SOURCES[0]
     classes, per_class = (builtin_classes, builtin_per_class) if builtin else ("", None)
-    return (gr.update(visible=builtin), gr.update(visible=source_kind == h.SOURCES[1]),
-            gr.update(visible=source_kind == h.SOURCES[2]), gr.update(value=classes), gr.update(value=per_class))
+    return (gr.update(visible=builtin), gr.update(visible=source_kind == SOURCES[1]),
+            gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class))
 
 
-def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
+def build_demo(data_root=None, default: StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
     """The studio as a gr.Blocks. default: "auto" (best built-in), a StartupChoice, or None (empty).
+    The start dataset is prepared on a background thread (`demo.start_set`, a StartSet).
 
-    extra_tabs: add the Train and Compare tabs when their modules are installed.
+    extra_tabs: add the Train and Compare tabs.
     """
-    from core.diversity.weights import WeightsConfig
-
-    data_root = Path(data_root).expanduser().resolve() if data_root else default_data_root()
+    wb = Workbench(data_root)  # confined: every path from the page stays under the data root
+    data_root = wb.data_root
     choice = h.default_choice(data_root) if default == "auto" else default
-    start = h.initial_session(data_root, choice)
-    # compile UMAP (and lay out the start dataset, cached) while the first visitor looks at the page
-    sample = None if start.features is None else start.features[h.map_sample(len(start.features), None)]
-    projection.start_warmup(sample, h.map_cache_dir(data_root))
-    bind = functools.partial  # handlers get the data root as a keyword
+    start = StartSet(wb, choice).start()
+    bind = functools.partial  # handlers get the workbench as a keyword
     wc = WeightsConfig()
 
     with gr.Blocks(title="divweights studio") as demo:
-        state = gr.State(start)
+        state = gr.State(Session())
         gr.Markdown(INTRO)
-        notice = gr.Markdown(h.notices_markdown(start), elem_id="dw-notice")
+        notice = gr.Markdown(start.status_markdown() if choice else "", elem_id="dw-notice")
         with gr.Tabs():
             with gr.Tab("Dataset"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        source_kind = gr.Radio(list(h.SOURCES), value=h.SOURCES[0], label="Images from", info=HELP["source"])
+                        source_kind = gr.Radio(list(SOURCES), value=SOURCES[0], label="Images from", info=HELP["source"])
                         builtin = gr.Dropdown(_builtin_choices(data_root), value=choice.source if choice else "digits",
                                               label="Built-in set", info=HELP["builtin"])
                         with gr.Row():
@@ -103,11 +108,14 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                                          file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
                         folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
                                             placeholder="my_images", visible=False)
-                        embedder = gr.Dropdown(list(h.EMBEDDERS), value=choice.embedder if choice else "pixels",
+                        embedder = gr.Dropdown(list(EMBEDDERS), value=choice.embedder if choice else "pixels",
                                                allow_custom_value=True, label="Embedder", info=HELP["embedder"])
-                        load_btn = gr.Button("Load dataset", variant="primary")
+                        with gr.Row():
+                            load_btn = gr.Button("Load dataset", variant="primary", elem_id="dw-load")
+                            load_stop = gr.Button("Stop", variant="stop", scale=0, min_width=120)
                     with gr.Column(scale=3):
-                        summary = gr.Markdown(h.dataset_summary(start), elem_id="dw-summary")
+                        summary = gr.Markdown("The start dataset is being prepared…" if choice else
+                                              "No dataset loaded yet.", elem_id="dw-summary")
                         preview = gr.Gallery(label="A few of the images", columns=8, elem_id="dw-preview",
                                              object_fit="contain", height=320)
             with gr.Tab("Weights"):
@@ -124,7 +132,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                             "worth. Diversity weights trade some ESS for a higher Vendi Score (diversity).*")
                 live = gr.Plot(label="Live: diversity per step", elem_id="dw-live")
                 with gr.Accordion("γ sweep: see the trade-off before choosing", open=False):
-                    gammas = gr.Textbox(value=h.DEFAULT_SWEEP, label="γ values", info=HELP["sweep"])
+                    gammas = gr.Textbox(value=DEFAULT_SWEEP, label="γ values", info=HELP["sweep"])
                     sweep_btn = gr.Button("Run sweep")
                     sweep_plot = gr.Plot(label="Trade-off")
                     sweep_table = gr.Markdown()
@@ -148,7 +156,7 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                 with gr.Row():
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
                     size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
-                    max_points = gr.Slider(500, 20000, value=h.DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
+                    max_points = gr.Slider(500, 20000, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
                     draw_btn = gr.Button("Draw map", variant="primary")
                 map_note = gr.Markdown()
                 gr.Markdown("Hover a dot to see its image; drag a **lasso** (or choose box select in the plot's "
@@ -169,13 +177,10 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
                 files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="dw-export-files")
                 snippet = gr.Code(label="PyTorch WeightedRandomSampler", language="python")
             if extra_tabs:
-                from divweights_ui.compare_tab import build_compare_tab
-                from divweights_ui.train_tab import build_train_tab
-
                 with gr.Tab("Train"):
-                    build_train_tab(state, data_root)
+                    build_train_tab(state, wb)
                 with gr.Tab("Compare") as compare_tab:
-                    build_compare_tab(state, data_root, compare_tab)
+                    build_compare_tab(state, wb, compare_tab)
 
         # ---- wiring
         source_kind.change(bind(_source_fields, builtin_classes=classes.value, builtin_per_class=per_class.value),
@@ -184,35 +189,39 @@ def build_demo(data_root=None, default: h.StartupChoice | str | None = "auto", e
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
         recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
 
-        (load_btn.click(bind(h.load_dataset, data_root=data_root), api_name="load_dataset",
-                        inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
-                        outputs=[state, summary, notice], **GPU)
-         .success(bind(h.dataset_preview, data_root=data_root), inputs=[state], outputs=[preview], **INTERNAL)
-         .success(bind(h.compute_weights, data_root=data_root), **weights_io, **GPU, **INTERNAL)
-         .success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
-         .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
-        compute = compute_btn.click(bind(h.compute_weights, data_root=data_root), api_name="compute_weights",
-                                    **weights_io, **GPU)
-        (compute.success(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
-         .success(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
-        sweeping = sweep_btn.click(bind(h.sweep, data_root=data_root), api_name="sweep_gamma",
+        loading = load_btn.click(bind(h.load_dataset, wb=wb), api_name="load_dataset",
+                                 inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
+                                 outputs=[state, summary, notice], **GPU)
+        (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
+         .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)
+         .success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
+         .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
+        load_stop.click(None, None, None, cancels=[loading], **INTERNAL)
+        compute = compute_btn.click(bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU)
+        (compute.success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
+         .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
+        sweeping = sweep_btn.click(bind(sweep, wb=wb), api_name="sweep_gamma",
                                    inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table],
                                    **GPU)
         stop_btn.click(None, None, None, cancels=[compute, sweeping], **INTERNAL)
-        inspect_btn.click(bind(h.top_bottom, data_root=data_root), api_name="top_bottom", **inspect_io)
-        k.release(bind(h.top_bottom, data_root=data_root), **inspect_io, **INTERNAL)
-        draw_btn.click(bind(h.draw_map, data_root=data_root), api_name="umap",
+        inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
+        k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
+        draw_btn.click(bind(draw_map, wb=wb), api_name="umap",
                        inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
-        size.change(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL)
+        size.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])
-        select_btn.click(bind(h.select_points, data_root=data_root), api_name="select_points", **select_io)
-        selection.change(bind(h.select_points, data_root=data_root), trigger_mode="always_last", **select_io,
-                         **INTERNAL)
-        export_btn.click(bind(h.export, data_root=data_root), api_name="export_weights",
-                         inputs=[state, export_batch], outputs=[files, snippet])
+        select_btn.click(bind(select_points, wb=wb), api_name="select_points", **select_io)
+        selection.change(bind(select_points, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
+        export_btn.click(bind(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
+                         outputs=[files, snippet])
 
-        (demo.load(bind(h.dataset_preview, data_root=data_root), inputs=[state], outputs=[preview], **INTERNAL)
-         .then(h.show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
-         .then(bind(h.top_bottom_if_weighted, data_root=data_root), **inspect_io, **INTERNAL)
-         .then(bind(h.recolour_map, data_root=data_root), **recolour_io, **INTERNAL))
+        # the page is served at once; the start set fills it in when ready (waiting costs no worker slot)
+        (demo.load(bind(adopt_start, start=start), inputs=[state], outputs=[state, notice, embedder],
+                   concurrency_limit=None, **INTERNAL)
+         .then(h.dataset_summary, inputs=[state], outputs=[summary], **INTERNAL)
+         .then(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
+         .then(show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
+         .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
+         .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
+    demo.start_set = start  # tests and benchmarks wait on it
     return demo

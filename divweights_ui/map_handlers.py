@@ -7,78 +7,58 @@ indices into the "Selected indices" textbox, whose change event calls `select_po
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import gradio as gr
-import numpy as np
-
-from core.data import projection
+from core.diversity.inspect import relative_weights
+from core.workbench import Workbench, label_names
 from divweights_ui import figures
-from divweights_ui.common import (DEFAULT_MAP_POINTS, MAX_SELECTION, _gallery, _require_features, _thumb_b64,
-                                  _user_error, label_names, map_cache_dir, parse_indices)
+from divweights_ui.common import DEFAULT_MAP_POINTS, MAX_SELECTION, error, gallery, parse_indices, require_features, thumb_b64
 from divweights_ui.session import Session
-
-def _map_method(requested: str, features: np.ndarray, cache_dir: Path) -> tuple[str, str]:
-    """'umap' | 'pca' | 'auto' -> (method to use now, note). auto = UMAP once it needs no compile wait."""
-    if requested == "auto":
-        if projection.is_warm() or projection.has_cached(features, projection.ProjectionConfig(), cache_dir):
-            return "umap", ""
-        return "pca", ("UMAP is still being prepared in the background (its first use compiles code, about a "
-                       "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
-    if requested not in ("umap", "pca"):
-        raise gr.Error("Map method must be UMAP or PCA.", print_exception=False)
-    return requested, ""
+from divweights_ui.streaming import user_error
 
 
-def map_sample(n: int, max_points) -> np.ndarray:
-    """The points drawn: all of them, or a fixed random sample that does not depend on the weights
-    (so recolouring after new weights reuses the layout)."""
-    max_points = int(max_points or DEFAULT_MAP_POINTS)
-    if max_points < 2:
-        raise gr.Error("Draw at least 2 dots.", print_exception=False)
-    return projection.display_sample(n, max_points)
-
-
-def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *, data_root: Path):
+def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *, wb: Workbench):
     """-> (session, plotly map, note markdown). method: 'UMAP', 'PCA' or 'auto' (UMAP when ready).
 
-    Large sets: only the drawn sample is laid out (UMAP of 70,000 points takes minutes on a CPU);
-    the weights always cover every example. Layouts are cached on disk per sample and method.
+    Large sets: only a fixed sample is laid out (UMAP of 70,000 points takes minutes on a CPU); the
+    weights always cover every example. Layouts are cached on disk; the session keeps the last one,
+    so new weights only recolour it.
     """
-    features = _require_features(session)
-    indices = map_sample(len(features), max_points)
-    cache_dir = map_cache_dir(data_root)
-    method, note = _map_method((method or "auto").lower(), features[indices], cache_dir)
-    same_layout = (session.coords_method == method and session.map_indices is not None
-                   and np.array_equal(session.map_indices, indices))
-    if not same_layout:
+    features = require_features(session)
+    try:
+        max_points = int(max_points or DEFAULT_MAP_POINTS)
+    except (TypeError, ValueError):
+        raise error("Dots drawn must be a number.") from None
+    requested = (method or "auto").lower()
+    layout = session.layout
+    if layout is None or requested != layout.method or len(layout.indices) != min(max_points, len(features)):
         try:
-            coords, _ = projection.project(features[indices], projection.ProjectionConfig(method=method), cache_dir)
+            fresh = wb.map_layout(features, requested, max_points)  # "auto": UMAP once it is ready (cached)
         except ValueError as exc:
-            raise _user_error(exc) from exc
-        session.coords, session.coords_method, session.map_indices = coords, method, indices
+            raise user_error(exc) from exc
+        if layout is None or fresh.method != layout.method or len(fresh.indices) != len(layout.indices):
+            layout = session.layout = fresh
+    indices = layout.indices
     p = session.current_p()
-    relative = None if p is None else p[indices] * len(p)
-    thumbs = [_thumb_b64(session, int(i)) for i in indices]
-    figure = figures.map_figure(session.coords, indices, relative, label_names(session.dataset, indices), thumbs,
-                                method, len(features), bool(size_by_weight))
+    relative = None if p is None else relative_weights(p)[indices]
+    thumbs = [thumb_b64(session, int(i)) for i in indices]
+    figure = figures.map_figure(layout.coords, indices, relative, label_names(session.dataset, indices), thumbs,
+                                layout.method, len(features), bool(size_by_weight))
+    note = layout.note
     if len(indices) < len(features):
         note += (f"\n\nShowing a fixed random sample of {len(indices):,} of {len(features):,} images "
                  "(raise *Dots drawn* for more); the weights always use all of them.")
     return session, figure, note.strip()
 
 
-def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, *, data_root: Path):
+def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, *, wb: Workbench):
     """Redraw the map after new weights or data without waiting: UMAP only once it is ready."""
-    if session.features is None:
+    if session.ready is None:
         return session, figures.empty_figure("Load a dataset to see its map."), ""
-    return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points,
-                    data_root=data_root)
+    return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points, wb=wb)
 
 
-def select_points(session: Session, indices_text: str, *, data_root: Path):
+def select_points(session: Session, indices_text: str, *, wb: Workbench):
     """Indices (from a lasso/box selection or typed) -> (gallery, summary markdown)."""
-    _require_features(session)
+    require_features(session)
     indices = parse_indices(indices_text, len(session.dataset))
     if indices.size == 0:
         return [], "Draw a box or lasso on the map (or type indices such as 3, 17, 200-220) to see images here."
@@ -90,4 +70,5 @@ def select_points(session: Session, indices_text: str, *, data_root: Path):
         text += f" · they receive {share:.1%} of the draws (uniform: {indices.size / len(p):.1%})"
     if indices.size > shown.size:
         text += f" · showing the first {shown.size}"
-    return _gallery(session, shown, data_root, p), text
+    return gallery(session, shown, wb, None if p is None else relative_weights(p)), text
+

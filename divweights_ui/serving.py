@@ -6,7 +6,8 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from divweights_ui.handlers import MAX_UPLOAD_MB, generated_dir
+from core.workbench import GENERATED_DIR
+from divweights_ui.common import MAX_UPLOAD_MB
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LOOPBACK_NAMES = {"localhost"}
@@ -50,7 +51,7 @@ def port_in_use(host: str, port: int) -> bool:
 def launch_kwargs(data_root: Path) -> dict:
     """Arguments for demo.launch(): serve only generated files, cap uploads, add CSS and page script."""
     data_root = Path(data_root).resolve()
-    generated = generated_dir(data_root)
+    generated = data_root / GENERATED_DIR
     generated.mkdir(parents=True, exist_ok=True)
     blocked = [str(data_root / name) for name in ("cache", "uploads", "runs", "datasets")]
     script = (ASSETS / "studio.js").read_text()

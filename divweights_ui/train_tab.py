@@ -1,27 +1,27 @@
 """The Train tab: baseline and diversity-weighted GANs as background runs, watched live.
 
-Each run is a separate `python -m core train` process writing a folder under
-<data_root>/runs/ (core.training.runs); this tab only launches, polls and stops those folders, so
-closing the browser or restarting the studio never stops a run. Handlers are plain functions
-(tested directly); `build_train_tab` declares components and wires events.
+Start: the workbench writes each run folder once (config.json, weights.npy) under
+<data_root>/runs/ and starts `python -m core train --run-dir DIR`, which executes it. This tab only
+creates, polls, stops and resumes those folders, so closing the browser or restarting the studio
+never stops a run. Handlers are plain functions (tested directly); `build_train_tab` declares
+components and wires events.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from core.training import runs
-from core.data.storage import atomic_save_npy, resolve_under
-from core.training.config import PRESETS
-from divweights_ui.common import image_array
+from core.training.config import PRESETS, TrainConfig
+from core.workbench import Workbench
+from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
+from divweights_ui.streaming import user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
@@ -42,10 +42,6 @@ HELP = {
 
 # --- handlers ---------------------------------------------------------------------------------------
 
-def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
-
-
 def weights_choices(session) -> list[tuple[str, str]]:
     """(label, key) for each diversity-weights result of the session."""
     results = session.weights if session is not None else {}
@@ -63,7 +59,7 @@ def sync_weights(session, known_keys: list[str] | None, selected: list[str] | No
 
 
 def preset_defaults(preset: str) -> tuple[int, int]:
-    """(steps, batch size) of a preset: the numbers come from core.training.trainer, never a second copy."""
+    """(steps, batch size) of a preset: the numbers come from core.training.config, never a second copy."""
     config = PRESETS[preset]
     return config.steps, config.batch_size
 
@@ -74,78 +70,63 @@ def device_choices() -> list[str]:
     return ["cuda", "cpu"] if cuda_available() else ["cpu"]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", Path(str(text)).stem).strip("-").lower()[:40] or "data"
-
-
-def _new_run_dir(data_root: Path, name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1000):
-        run_dir = runs.runs_root(data_root) / (f"{name}-{stamp}" + (f"-{attempt}" if attempt else ""))
-        if not run_dir.exists():
-            run_dir.mkdir(parents=True)
-            return run_dir
-    raise _error("could not find a free run name")
-
-
-def _dataset_args(spec) -> list[str]:
-    args = [str(spec.source), "--seed", str(spec.seed)]
-    if spec.classes:
-        args += ["--classes", ",".join(map(str, spec.classes))]
-    if spec.per_class:
-        args += ["--per-class", str(int(spec.per_class))]
-    return args
-
-
-def _training_args(preset: str, device: str, steps, batch_size) -> list[str]:
+def train_config(preset: str, device: str, steps, batch_size) -> TrainConfig:
+    """The Train tab's values -> TrainConfig: the preset with steps, batch size and device."""
     if preset not in PRESETS:
-        raise _error(f"Unknown preset {preset!r}.")
-    args = ["--preset", preset, "--device", device or "auto"]
-    for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
+        raise error(f"Unknown preset {preset!r}.")
+    overrides = {"device": device or "auto"}
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
         if value not in (None, ""):
             if int(value) < 1:
-                raise _error(f"{flag.lstrip('-').replace('-', ' ').capitalize()} must be at least 1.")
-            args += [flag, str(int(value))]
-    return args
+                raise error(f"{name.replace('_', ' ').capitalize()} must be at least 1.")
+            overrides[name] = int(value)
+    try:
+        return TrainConfig.preset(preset, **overrides).validate()
+    except ValueError as exc:
+        raise user_error(exc) from None
 
 
 def start_training(session, preset: str, device: str, steps, batch_size, include_baseline: bool,
-                   weight_keys: list[str] | None, *, data_root: Path):
-    """Launch a baseline run and one DivW run per chosen weights; returns (message, runs table)."""
-    if session is None or session.spec is None or session.dataset is None:
-        raise _error("Load a dataset first (Dataset tab).")
+                   weight_keys: list[str] | None, *, wb: Workbench):
+    """Create a baseline run and one DivW run per chosen weights (each folder written once by the
+    workbench), then start each in the background; returns (message, runs table)."""
+    if session is None or session.ready is None:
+        raise error("Load a dataset first (Dataset tab).")
     weight_keys = list(weight_keys or [])
     missing = [key for key in weight_keys if key not in session.weights]
     if missing:
-        raise _error(f"These weights are no longer in this session: {', '.join(missing)}. Refresh the list.")
+        raise error(f"These weights are no longer in this session: {', '.join(missing)}. Refresh the list.")
     if not include_baseline and not weight_keys:
-        raise _error("Choose the baseline and/or at least one set of diversity weights.")
-    common = _dataset_args(session.spec) + _training_args(preset, device, steps, batch_size)
-    name, started = _slug(session.spec.source), []
-    if include_baseline:
-        run_dir = _new_run_dir(data_root, f"{name}-baseline")
-        runs.launch_run(run_dir, [*common, "--uniform"], data_root)
-        started.append(run_dir.name)
+        raise error("Choose the baseline and/or at least one set of diversity weights.")
+    config = train_config(preset, device, steps, batch_size)
+    name = Path(str(session.spec.source)).name
+    models = [(None, "uniform", f"{name}-baseline")] if include_baseline else []
     for key in weight_keys:
         result = session.weights[key]
-        run_dir = _new_run_dir(data_root, f"{name}-divw-g{result.config.gamma:g}")
-        atomic_save_npy(run_dir / "weights.npy", result.p)
-        label = f"gamma={result.config.gamma:g} ({session.embedder or 'features'})"
-        runs.launch_run(run_dir, [*common, "--weights", str(run_dir / "weights.npy"), "--label", label], data_root)
+        models.append((result.p, f"gamma={result.config.gamma:g} ({session.embedder})",
+                       f"{name}-divw-g{result.config.gamma:g}"))
+    started = []
+    for p, label, run_name in models:
+        try:
+            run_dir = wb.create_run(session.spec, p, config, label=label, preset=preset, name=run_name,
+                                    dataset=session.dataset)
+        except ValueError as exc:
+            raise user_error(exc) from None
+        wb.start_run(run_dir)
         started.append(run_dir.name)
     message = f"Started {len(started)} run(s): {', '.join(started)}. Runs train one at a time; the rest wait as queued."
-    return message, runs_table(data_root)
+    return message, runs_table(wb)
 
 
-def runs_table(data_root: Path) -> list[list]:
+def runs_table(wb: Workbench) -> list[list]:
     rows = []
-    for run in runs.list_runs(data_root):
+    for run in wb.list_runs():
         step = f"{run['step']}/{run['steps']}" if run["steps"] else str(run["step"])
         rows.append([run["run_id"], run["state"], step, run["weights"], run["preset"] or "", run["message"]])
     return rows
 
 
-def loss_figure(data_root: Path, run_ids: list[str]):
+def loss_figure(wb: Workbench, run_ids: list[str]):
     """Critic's Wasserstein estimate and generator loss per logged step, one colour per run."""
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
@@ -154,7 +135,7 @@ def loss_figure(data_root: Path, run_ids: list[str]):
         return empty_figure("No training runs yet: tick what to train above and press Start training.", height=360)
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Wasserstein estimate (critic)", "Generator loss"))
     for index, run_id in enumerate(run_ids):
-        metrics = runs.read_metrics(runs.runs_root(data_root) / run_id)
+        metrics = runs.read_metrics(wb.runs_root() / run_id)
         steps = [m["step"] for m in metrics]
         colour = qualitative.D3[index % len(qualitative.D3)]
         for col, key in ((1, "wdist"), (2, "loss_g")):
@@ -165,107 +146,95 @@ def loss_figure(data_root: Path, run_ids: list[str]):
     return figure
 
 
-def latest_grids(data_root: Path, run_ids: list[str]) -> list[tuple[np.ndarray, str]]:
+def latest_grids(wb: Workbench, run_ids: list[str]) -> list[tuple[np.ndarray, str]]:
     """(image, caption) of each run's newest sample grid (same latents in every run)."""
     grids = []
     for run_id in run_ids:
-        path = runs.latest_sample(runs.runs_root(data_root) / run_id)
+        path = runs.latest_sample(wb.runs_root() / run_id)
         if path is not None:
             grids.append((image_array(path), f"{run_id} · step {int(path.stem.split('-')[1])}"))
     return grids
 
 
-def list_runs(selected: str | None = None, *, data_root: Path):
+def list_runs(selected: str | None = None, *, wb: Workbench):
     """(runs table, loss chart, latest grids, run picker update) for every run under the data root.
 
     Listing also marks runs whose process died (and whose heartbeat went stale) as interrupted.
     """
-    return _listing(runs_table(data_root), selected, data_root)
+    return _listing(runs_table(wb), selected, wb)
 
 
-def _listing(table: list[list], selected: str | None, data_root: Path):
+def _listing(table: list[list], selected: str | None, wb: Workbench):
     ids = [row[0] for row in table]
     shown = ids[:MAX_PLOTTED]
     picker = gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None))
-    return table, loss_figure(data_root, shown), latest_grids(data_root, shown), picker
+    return table, loss_figure(wb, shown), latest_grids(wb, shown), picker
 
 
-def listing_signature(table: list[list], selected: str | None, data_root: Path) -> str:
+def listing_signature(table: list[list], selected: str | None, wb: Workbench) -> str:
     """What a listing would show, cheaply: the table, the chosen run, and each drawn run's newest
     metrics (file time) and sample grid (file name)."""
     files = []
     for row in table[:MAX_PLOTTED]:
-        run_dir = runs.runs_root(data_root) / row[0]
+        run_dir = wb.runs_root() / row[0]
         metrics = run_dir / "metrics.jsonl"
         sample = runs.latest_sample(run_dir)
         files.append([metrics.stat().st_mtime_ns if metrics.exists() else 0, sample.name if sample else ""])
     return json.dumps([table, selected, files], default=str)
 
 
-def poll_runs(selected: str | None, seen: str | None, *, data_root: Path):
+def poll_runs(selected: str | None, seen: str | None, *, wb: Workbench):
     """Timer tick: list_runs(...) plus its signature when anything changed since `seen`, else skip
     every output. Redrawing the chart and the grids every tick costs the browser CPU that a weights
     run or a training run beside it needs, even while nothing changes."""
-    table = runs_table(data_root)
-    signature = listing_signature(table, selected, data_root)
+    table = runs_table(wb)
+    signature = listing_signature(table, selected, wb)
     if signature == seen:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
-    return (*_listing(table, selected, data_root), signature)
+    return (*_listing(table, selected, wb), signature)
 
 
-def _run_dir(data_root: Path, run_id: str | None) -> Path:
-    if not run_id:
-        raise _error("Choose a run first.")
+def _run_dir(wb: Workbench, run_id: str | None) -> Path:
     try:
-        run_dir = resolve_under(runs.runs_root(data_root), runs.runs_root(data_root) / run_id)
-    except ValueError:
-        raise _error(f"{run_id!r} is not a run name.") from None
-    if run_dir == runs.runs_root(data_root).resolve() or not (run_dir / "status.json").exists():
-        raise _error(f"There is no run {run_id!r}.")
-    return run_dir
+        return wb.run_dir(run_id)
+    except ValueError as exc:
+        raise user_error(exc) from None
 
 
-def stop_run(run_id: str, *, data_root: Path) -> str:
+def stop_run(run_id: str, *, wb: Workbench) -> str:
     """Ask a run to checkpoint and exit (it finishes its current step first)."""
-    run_dir = _run_dir(data_root, run_id)
-    state = runs.refresh_status(run_dir).get("state")
-    if state not in runs.ACTIVE_STATES:
-        raise _error(f"Run {run_id} is {state}: nothing to stop.")
-    runs.request_stop(run_dir)
+    try:
+        wb.stop_run(_run_dir(wb, run_id))
+    except ValueError as exc:
+        raise user_error(exc) from None
     return f"Asked {run_id} to stop: it saves a checkpoint, then shows as interrupted."
 
 
-def resume_run(run_id: str, *, data_root: Path) -> str:
+def resume_run(run_id: str, *, wb: Workbench) -> str:
     """Continue an interrupted or failed run from its last good checkpoint, in a new process."""
-    run_dir = _run_dir(data_root, run_id)
-    state = runs.refresh_status(run_dir).get("state")
-    if state in runs.ACTIVE_STATES:
-        raise _error(f"Run {run_id} is already {state}.")
-    if state == "finished":
-        raise _error(f"Run {run_id} has finished all its steps.")
-    if not (run_dir / "config.json").exists():
-        raise _error(f"Run {run_id} never started (see its log.txt); start a new run instead.")
-    runs.launch_run(run_dir, ["--resume"], data_root)
+    try:
+        wb.resume_run(_run_dir(wb, run_id))
+    except ValueError as exc:
+        raise user_error(exc) from None
     return f"Resuming {run_id} from its last good checkpoint."
 
 
-def delete_run(run_id: str, confirmed: bool, *, data_root: Path) -> str:
+def delete_run(run_id: str, confirmed: bool, *, wb: Workbench) -> str:
     """Delete a run folder (checkpoints, grids, metrics): only when `confirmed` and not running."""
-    run_dir = _run_dir(data_root, run_id)
+    run_dir = _run_dir(wb, run_id)
     if not confirmed:
-        raise _error("Tick the confirmation box to delete this run.")
+        raise error("Tick the confirmation box to delete this run.")
     try:
-        runs.delete_run(run_dir)
+        wb.delete_run(run_dir)
     except ValueError as exc:
-        raise _error(str(exc).capitalize()) from None
+        raise user_error(exc) from None
     return f"Deleted {run_id}."
 
 
 # --- layout -----------------------------------------------------------------------------------------
 
-def build_train_tab(session_state: gr.State, data_root: Path) -> None:
+def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
     """Components and events of the Train tab (called inside `with gr.Tab("Train"):`)."""
-    data_root = Path(data_root)
     bind = functools.partial
     devices = device_choices()
     steps_default, batch_default = preset_defaults("quick")
@@ -290,7 +259,7 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
                                        minimum=1, elem_id="dw-train-batch")
             start_btn = gr.Button("Start training", variant="primary", elem_id="dw-train-start")
     message = gr.Markdown(elem_id="dw-train-message")
-    table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(data_root), interactive=False, label="Runs", wrap=True,
+    table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(wb), interactive=False, label="Runs", wrap=True,
                          elem_id="dw-runs")
     with gr.Row():
         run_picker = gr.Dropdown([], label="Run", scale=3)
@@ -307,25 +276,25 @@ def build_train_tab(session_state: gr.State, data_root: Path) -> None:
                        object_fit="contain", elem_id="dw-train-grids")
 
     listing = dict(inputs=[run_picker], outputs=[table, chart, grids, run_picker])
-    list_fn = bind(list_runs, data_root=data_root)
-    (start_btn.click(bind(start_training, data_root=data_root), api_name="start_training",
+    list_fn = bind(list_runs, wb=wb)
+    (start_btn.click(bind(start_training, wb=wb), api_name="start_training",
                      inputs=[session_state, preset, device, steps, batch_size, include_baseline, weight_keys],
                      outputs=[message, table], **GPU)
      .success(list_fn, **listing, **INTERNAL))
     refresh_btn.click(list_fn, api_name="list_runs", **listing)
     seen = gr.State(None)  # signature of what the chart and grids show (poll_runs)
     timer = gr.Timer(POLL_S)
-    timer.tick(bind(poll_runs, data_root=data_root), inputs=[run_picker, seen],
+    timer.tick(bind(poll_runs, wb=wb), inputs=[run_picker, seen],
                outputs=[table, chart, grids, run_picker, seen], **INTERNAL)
     timer.tick(sync_weights, inputs=[session_state, known_keys, weight_keys], outputs=[weight_keys, known_keys],
                **INTERNAL)
-    stop_btn.click(bind(stop_run, data_root=data_root), api_name="stop_run", inputs=[run_picker], outputs=[message])
-    (resume_btn.click(bind(resume_run, data_root=data_root), api_name="resume_run", inputs=[run_picker],
+    stop_btn.click(bind(stop_run, wb=wb), api_name="stop_run", inputs=[run_picker], outputs=[message])
+    (resume_btn.click(bind(resume_run, wb=wb), api_name="resume_run", inputs=[run_picker],
                       outputs=[message], **GPU)
      .success(list_fn, **listing, **INTERNAL))
     delete_btn.click(lambda: (gr.update(visible=True), False), outputs=[confirm_row, confirm], **INTERNAL)
     cancel_btn.click(lambda: gr.update(visible=False), outputs=[confirm_row], **INTERNAL)
-    (confirm_btn.click(bind(delete_run, data_root=data_root), api_name="delete_run", inputs=[run_picker, confirm],
+    (confirm_btn.click(bind(delete_run, wb=wb), api_name="delete_run", inputs=[run_picker, confirm],
                        outputs=[message])
      .success(lambda: (gr.update(visible=False), False), outputs=[confirm_row, confirm], **INTERNAL)
      .success(list_fn, **listing, **INTERNAL))

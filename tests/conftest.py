@@ -55,6 +55,6 @@ def trained_run(data_root):
     from core.cli import main
 
     args = ["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "1",
-            "--batch-size", "16", "--run-dir", "base", "--no-queue", "--device", "cpu"]
+            "--batch-size", "16", "--run-dir", str(data_root / "runs" / "base"), "--no-queue", "--device", "cpu"]
     assert main(args) == 0
     return data_root / "runs" / "base"

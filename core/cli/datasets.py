@@ -12,8 +12,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "datasets", help="list built-in datasets and whether each is available here",
         description="Without SOURCE: the built-ins and where they were found. With SOURCE (a built-in "
-                    "or a folder/.zip/.npy/.npz under the data root): its size, classes and skipped files.")
-    parser.add_argument("source", nargs="?", help="a built-in name or a path under the data root")
+                    "or a folder/.zip/.npy/.npz anywhere): its size, classes and skipped files.")
+    parser.add_argument("source", nargs="?", help="a built-in name or a path (relative: the current directory)")
     parser.add_argument("--subfolders-as-classes", action="store_true",
                         help="folders/zips: label each image by its top-level subfolder")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -21,13 +21,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data.datasets import list_builtins, load_dataset
+    from core.cli.common import dataset_spec, workbench
+    from core.data.datasets import list_builtins
 
+    wb = workbench()
     if args.source is None:
-        rows = list_builtins()
+        rows = list_builtins(wb.data_root)
         print(json.dumps(rows, indent=2) if args.json else format_builtins(rows))
         return 0
-    dataset = load_dataset(args.source, subfolders_as_classes=args.subfolders_as_classes)
+    dataset = wb.load(dataset_spec(args.source, subfolders_as_classes=args.subfolders_as_classes))
     summary = summarise(dataset)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from core.cli import UserError
+from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
 
 
 def add_parser(subparsers) -> None:
@@ -16,8 +15,8 @@ def add_parser(subparsers) -> None:
     defaults = EmbedConfig()
     parser = subparsers.add_parser(
         "embed", help="embed a dataset (CLIP or pixels) and save (N, d) float32 features",
-        description="SOURCE is a built-in (digits, mnist, fashion-mnist) or a folder/.zip/.npy/.npz "
-                    "under the data root. Output paths are under the data root too.")
+        description="SOURCE is a built-in (digits, mnist, fashion-mnist) or a folder/.zip/.npy/.npz anywhere "
+                    "on this machine; relative paths (SOURCE and outputs) are taken from the current directory.")
     parser.add_argument("source")
     parser.add_argument("--classes", default=None, help="class subset, e.g. 0,1 (the paper's pairs)")
     parser.add_argument("--per-class", type=int, default=None, help="examples per class (e.g. 3000)")
@@ -35,26 +34,12 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_classes(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        classes = tuple(int(c) for c in text.split(",") if c.strip())
-    except ValueError:
-        raise UserError(f"--classes must be comma-separated class indices, like 0,1 (got {text!r})") from None
-    if not classes:
-        raise UserError("--classes is empty")
-    return classes
-
-
-def output_paths(args: argparse.Namespace, root: Path) -> dict[str, Path]:
-    """Every output resolved under the data root and checked before any work is done."""
-    from core.data.storage import resolve_under
-
-    paths = {"features": resolve_under(root, args.out)}
+def output_paths(args: argparse.Namespace) -> dict[str, Path]:
+    """Every output resolved (relative: the current directory) and checked before any work is done."""
+    paths = {"features": user_path(args.out)}
     paths["meta"] = paths["features"].with_suffix(".json")
     if args.labels_out:
-        paths["labels"] = resolve_under(root, args.labels_out)
+        paths["labels"] = user_path(args.labels_out)
     for key in ("features", "labels"):
         if key in paths and paths[key].suffix != ".npy":
             raise UserError(f"--{'out' if key == 'features' else 'labels-out'} must end in .npy")
@@ -67,30 +52,20 @@ def output_paths(args: argparse.Namespace, root: Path) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data import storage
-    from core.data.datasets import load_dataset
-    from core.data.embed import EmbedConfig, WeightsUnavailable, embed, embed_cached
+    from core.data.embed import EmbedConfig
 
-    for name in ("per_class", "batch_size", "image_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    root = storage.default_data_root()
-    paths = output_paths(args, root)
-    dataset = load_dataset(args.source, classes=parse_classes(args.classes), per_class=args.per_class,
-                           seed=args.seed, subfolders_as_classes=args.subfolders_as_classes)
+    check_positive(args, ("per_class", "batch_size", "image_size"))
+    paths = output_paths(args)
+    wb = workbench()
+    dataset = wb.load(dataset_spec(args.source, args.classes, args.per_class, args.seed, args.subfolders_as_classes))
     if "labels" in paths and dataset.labels is None:
         raise UserError(f"{dataset.name} has no labels to write to --labels-out")
     config = EmbedConfig(args.model, args.pretrained, args.image_size, args.batch_size, args.device)
-    progress = lambda done, total: print(f"\rembedded {done}/{total}", end="", file=sys.stderr, flush=True)
+    bar = ProgressBar()
     try:
-        if args.no_cache:
-            features, hit = embed(dataset, config.model, config.pretrained, config.device, config.batch_size,
-                                  progress, image_size=config.image_size), False
-        else:
-            features, hit = embed_cached(dataset, config, on_progress=progress)
-    except WeightsUnavailable as exc:
-        raise UserError(str(exc)) from None
-    print(file=sys.stderr)
+        features, hit = wb.embed(dataset, config, on_progress=bar, use_cache=not args.no_cache)
+    finally:
+        bar.close()
     write_outputs(paths, features, dataset, config, hit)
     return 0
 

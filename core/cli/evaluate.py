@@ -1,9 +1,10 @@
 """`python -m core evaluate RUN_DIR [RUN_DIR ...]`: score trained runs (VS, FID, wFID, P/R, IS, KID).
 
-  python -m core evaluate digits-baseline digits-g08 --n-samples 2000
+  python -m core evaluate ~/runs/digits-baseline ~/runs/digits-g08 --n-samples 2000
   python -m core evaluate m01-g08 --embedder ViT-L-14 --weights weights/m01_g1.npy
 
-A relative RUN_DIR is looked up under <data_root>/runs/. Results go to RUN_DIR/eval.json.
+RUN_DIR is a run folder (relative: the current directory); a bare name that is not a folder here
+is looked up among the studio's runs under <data_root>/runs/. Results go to RUN_DIR/eval.json.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 from dataclasses import fields, replace
 from pathlib import Path
 
-from core.cli import UserError
+from core.cli.common import UserError, check_positive, user_path, workbench
 
 
 def add_parser(subparsers) -> None:
@@ -21,10 +22,10 @@ def add_parser(subparsers) -> None:
     defaults = EvalConfig()
     parser = subparsers.add_parser("evaluate", help="score trained runs: VS, FID, weighted FID, precision/recall, IS, KID",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder(s) (relative: under <data_root>/runs/)")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder(s), or names of studio runs")
     parser.add_argument("--embedder", default=defaults.embedder, help="'pixels' (default) or MODEL[/PRETRAINED] (open_clip)")
     parser.add_argument("--n-samples", type=int, default=defaults.n_samples, help=f"generated samples (default {defaults.n_samples})")
-    parser.add_argument("--weights", help="target p (.npy under the data root) for wFID (default: each run's own weights)")
+    parser.add_argument("--weights", help="target p (.npy) for wFID (default: each run's own weights)")
     parser.add_argument("--kid-subsets", type=int, default=defaults.kid_subsets, help="KID subsets")
     parser.add_argument("--kid-subset-size", type=int, default=defaults.kid_subset_size, help="rows per KID subset")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="generation/embedding batch (memory only)")
@@ -35,26 +36,22 @@ def add_parser(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    from core.data.embed import EmbedConfig
     from core.evaluation.evaluate import EvalConfig
 
-    model, _, pretrained = args.embedder.partition("/")
+    check_positive(args, ("n_samples", "kid_subsets", "kid_subset_size", "batch_size"))
+    embedder = EmbedConfig.parse(args.embedder)
     names = {f.name for f in fields(EvalConfig)} - {"embedder", "pretrained"}
     values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    config = replace(EvalConfig(), **values, embedder=model, pretrained=pretrained or EvalConfig.pretrained)
-    for name in ("n_samples", "kid_subsets", "kid_subset_size", "batch_size"):
-        if getattr(config, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(config, name)})")
-    return config
+    return replace(EvalConfig(), **values, embedder=embedder.model, pretrained=embedder.pretrained)
 
 
-def resolve_runs(data_root: Path, names: list[str]) -> list[Path]:
-    from core.training.runs import runs_root
-    from core.data.storage import resolve_under
-
+def resolve_runs(runs_root: Path, names: list[str]) -> list[Path]:
     paths = []
     for name in names:
-        path = Path(name).expanduser()
-        path = resolve_under(data_root, path if path.is_absolute() else runs_root(data_root) / path)
+        path = user_path(name)
+        if not path.exists() and "/" not in name:  # a studio run's name
+            path = runs_root / name
         if not (path / "config.json").exists():
             raise UserError(f"{name} is not a training run (no config.json in {path})")
         paths.append(path)
@@ -62,21 +59,17 @@ def resolve_runs(data_root: Path, names: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
+    from core.data.storage import load_npy
     from core.devices import resolve_device
-    from core.evaluation.evaluate import METRICS, evaluate_run
-    from core.data.storage import default_data_root, resolve_under
+    from core.evaluation.evaluate import METRICS
 
-    data_root = default_data_root()
+    wb = workbench()
     config = config_from_args(args)
     resolve_device(config.device)  # a missing GPU is one error line, before the table starts
-    run_dirs = resolve_runs(data_root, args.run_dirs)
-    p_target = None
-    if args.weights:
-        p_target = np.load(resolve_under(data_root, args.weights), allow_pickle=False)
+    run_dirs = resolve_runs(wb.runs_root(), args.run_dirs)
+    p_target = load_npy(user_path(args.weights)) if args.weights else None
     for index, run_dir in enumerate(run_dirs):
-        result = evaluate_run(run_dir, config, p_target=p_target, data_root=data_root)
+        result = wb.evaluate([run_dir], config, p_target)[0]
         if index == 0:  # the header waits for a first row: bad input stays one error line
             print("run\t" + "\t".join(METRICS) + "\tembedder\tIS from")
         values = "\t".join("-" if result[m] is None else f"{result[m]:.4g}" for m in METRICS)

@@ -7,14 +7,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.cli import UserError
+from core.cli.common import ProgressBar, UserError, user_path, workbench
+from core.data.datasets import BUILTINS
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "study", help="rerun the paper's study: weights (Table 1), baseline + DivW GANs, evaluation",
         description="Resumable: finished steps are recorded in OUT/state.json and skipped when run again.")
-    parser.add_argument("--dataset", default=None, help="built-in name or labelled dataset path (default mnist; digits with --quick)")
+    parser.add_argument("--dataset", default=None, help="built-in name or a labelled dataset path (default mnist; digits with --quick)")
     parser.add_argument("--pairs", default=None, help="class pairs, e.g. 0-1,3-8,4-9")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (0..N-1)")
     parser.add_argument("--gammas", default=None, help="comma-separated γ values, e.g. 0.6,0.8,1.0")
@@ -25,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--n-samples", type=int, default=None, help="generated samples per model for evaluation")
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     parser.add_argument("--quick", action="store_true", help="CPU-sized study on the bundled digits (minutes)")
-    parser.add_argument("--out", default=None, help="output folder under the data root (default studies/<dataset>[-quick])")
+    parser.add_argument("--out", default=None, help="output folder (relative: the current directory; default <data root>/studies/<dataset>[-quick])")
     parser.set_defaults(func=run)
 
 
@@ -50,7 +51,8 @@ def parse_gammas(text: str) -> tuple[float, ...]:
 
 
 def config_from_args(args: argparse.Namespace):
-    from core.evaluation.study import StudyConfig
+    from core.data.embed import EmbedConfig
+    from core.evaluation.study_plan import StudyConfig
 
     config = StudyConfig.quick() if args.quick else StudyConfig()
     overrides = {"dataset": args.dataset, "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
@@ -58,8 +60,10 @@ def config_from_args(args: argparse.Namespace):
                  "pairs": parse_pairs(args.pairs) if args.pairs else None,
                  "gammas": parse_gammas(args.gammas) if args.gammas else None}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    model, _, pretrained = config.embedder.partition("/")  # "ViT-L-14/openai" -> model + weights tag
-    config = replace(config, embedder=model, pretrained=pretrained or config.pretrained)
+    embedder = EmbedConfig.parse(config.embedder)
+    config = replace(config, embedder=embedder.model, pretrained=embedder.pretrained or config.pretrained)
+    if config.dataset not in BUILTINS:  # the user's own path, made absolute for the runs' specs
+        config = replace(config, dataset=str(user_path(config.dataset)))
     for name in ("seeds", "steps", "batch_size", "per_class", "n_samples"):
         value = getattr(config, name)
         if value is not None and value < 1:
@@ -68,26 +72,22 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data.storage import default_data_root, resolve_under
-    from core.evaluation.study import run_study
+    from core.evaluation.study import subset_spec
 
     config = config_from_args(args)
-    root = default_data_root()
-    out = resolve_under(root, args.out or Path("studies") / (config.dataset + ("-quick" if args.quick else "")))
-    _check_dataset(config, root)
+    wb = workbench()
+    name = Path(config.dataset).name + ("-quick" if args.quick else "")
+    out = user_path(args.out) if args.out else wb.data_root / "studies" / name
+    for pair in config.pairs:  # fail before anything is written when the dataset or a class is missing
+        wb.load(subset_spec(config, pair, 0))
+    bar = ProgressBar(sys.stdout)
     try:
-        result = run_study(config, out, root, on_event=lambda message: print(message, flush=True))
+        result = wb.study(config, out, on_progress=bar)
     except RuntimeError as exc:  # a model stopped or failed: finished steps stay recorded
         print(f"error: {exc}\nrun the same command again to resume from {out / 'state.json'}", file=sys.stderr)
         return 1
+    finally:
+        bar.close()
     print((out / "table1.md").read_text())
     print(f"report: {out / 'report.html'}")
     return 0 if result["metrics"] else 1
-
-
-def _check_dataset(config, root: Path) -> None:
-    """Fail before anything is written when the dataset or a class is missing."""
-    from core.evaluation.study import load_subset
-
-    for pair in config.pairs:
-        load_subset(config, pair, 0, root)

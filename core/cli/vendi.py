@@ -12,11 +12,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from core.cli.common import user_path
     from core.cli.weights import load_features
     from core.data.storage import load_npy
     from core.diversity.vendi import vendi_score
 
     features = load_features(args.features)
-    p = None if args.weights is None else load_npy(args.weights)
+    p = None if args.weights is None else load_npy(user_path(args.weights))
     print(f"{vendi_score(features, p=p, q=args.q):.6f}")
     return 0

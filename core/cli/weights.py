@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cli import UserError
+from core.cli.common import UserError, user_path, workbench
 from core.diversity.weights import WeightsConfig
 
 
@@ -26,7 +26,7 @@ def load_features(path: str):
     from core.data.storage import load_npy
     from core.diversity.vendi import normalise_rows
 
-    features = load_npy(path)
+    features = load_npy(user_path(path))
     if features.ndim != 2:
         raise UserError(f"{path}: features must be a 2-D array (n, d); got shape {features.shape}")
     if features.shape[0] < 2:
@@ -35,24 +35,34 @@ def load_features(path: str):
     return np.asarray(features)
 
 
+def print_row(row: dict) -> None:
+    print(f"{row['step']:>5} {row['vs']:>10.4f} {row['entropy']:>10.4f} {row['ess']:>10.1f}", flush=True)
+
+
 def run(args) -> int:
     import numpy as np
 
-    from core.devices import resolve_device
     from core.data.storage import atomic_save_npy
-    from core.diversity.weights import optimise_weights
+    from core.devices import resolve_device
 
     features = load_features(args.features)
+    out = user_path(args.out)
+    config = WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
     resolve_device(args.device)  # a missing GPU is one error line, before the table starts
     print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
+    printed = []
 
-    def report(row):
-        if row["step"] % 10 == 0 or row["step"] == 1:
-            print(f"{row['step']:>5} {row['vs']:>10.4f} {row['entropy']:>10.4f} {row['ess']:>10.1f}", flush=True)
+    def report(event) -> None:
+        if event.done % 10 == 0 or event.done == 1:
+            print_row(event.values)
+            printed.append(event.done)
 
-    result = optimise_weights(features, gamma=args.gamma, steps=args.steps, lr=args.lr, device=args.device,
-                              dtype=args.dtype, on_step=report)
-    atomic_save_npy(args.out, result.p.astype(np.float64))
+    result = workbench().weights(features, config, on_progress=report)
+    if not printed:  # from the cache: the same table, from the saved history
+        for row in result.history:
+            if row["step"] % 10 == 0 or row["step"] == 1:
+                print_row(row)
+    atomic_save_npy(out, result.p.astype(np.float64))
     print(f"uniform VS {result.vs_uniform:.4f}")
     print(f"final VS {result.vs_final:.4f}")
     return 0

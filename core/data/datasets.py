@@ -230,21 +230,56 @@ def per_class_subset(dataset: Dataset, per_class: int, seed: int = 0) -> Dataset
 
 
 def load_dataset(source: str, data_root=None, classes=None, per_class: int | None = None,
-                 seed: int = 0, subfolders_as_classes: bool = False) -> Dataset:
-    """A built-in name ("digits", "mnist", "fashion-mnist") or a path under the data root.
+                 seed: int = 0, subfolders_as_classes: bool = False, confine: bool = True) -> Dataset:
+    """A built-in name ("digits", "mnist", "fashion-mnist") or a path.
 
     Paths may be a folder of images (recursive; `subfolders_as_classes` labels each image by
     its top-level subfolder), a .zip upload (checked, then extracted under
-    <data_root>/uploads/), or a .npy/.npz array file. `classes`/`per_class`/`seed` select the
-    paper's balanced class subset (see `class_pair`).
+    <data_root>/uploads/), or a .npy/.npz array file; with `confine` (the studio) they must lie
+    under the data root, without (the command line) anywhere. `classes`/`per_class`/`seed` select
+    the paper's balanced class subset (see `class_pair`).
     """
     root = Path(data_root).expanduser().resolve() if data_root else storage.default_data_root()
     if source in BUILTINS:
         dataset = load_builtin(source, root)
     else:
-        dataset = ingest.load_path(source, root, subfolders_as_classes=subfolders_as_classes)
+        dataset = ingest.load_path(source, root, subfolders_as_classes=subfolders_as_classes, confine=confine)
     if classes is not None:
         return class_pair(dataset, classes, per_class, seed)
     if per_class is not None:
         return per_class_subset(dataset, per_class, seed)
     return dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """Enough to rebuild a dataset anywhere (a training process, an evaluation, the study); saved
+    in every run's config.json. `load` is the one place a spec becomes a load."""
+
+    source: str  # built-in name, or a path (studio: under the data root; CLI: absolute)
+    classes: tuple[int, ...] | None = None  # the paper's class subset, e.g. (0, 1); None = all
+    per_class: int | None = None  # examples per class of the subset; None = all of each class
+    seed: int = 0  # which subset is drawn
+    subfolders_as_classes: bool = False  # folders and zips: label by top-level subfolder
+
+    def __post_init__(self):
+        if not str(self.source).strip():
+            raise ValueError("choose a dataset: a built-in name or a path")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes) or None)
+        if self.per_class is not None and int(self.per_class) < 1:
+            raise ValueError(f"images per class must be at least 1 (got {self.per_class})")
+
+    def load(self, data_root=None, confine: bool = True) -> Dataset:
+        return load_dataset(self.source, data_root, classes=self.classes, per_class=self.per_class,
+                            seed=self.seed, subfolders_as_classes=self.subfolders_as_classes, confine=confine)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"classes": None if self.classes is None else list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "DatasetSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in saved.items() if k in names}
+        values["classes"] = tuple(values["classes"]) if values.get("classes") else None
+        return cls(**values)

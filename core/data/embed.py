@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from core.data import storage
+from core.data.cache import ArrayCache
 from core.devices import resolve_device
 
 CACHE_VERSION = 1  # bump when preprocessing or the cache layout changes
@@ -49,6 +49,19 @@ class EmbedConfig:
         if self.model in (PIXELS, PRECOMPUTED):
             return self.model if not self.image_size else f"{self.model}@{self.image_size}"
         return f"{self.model}/{self.pretrained or 'none'}"
+
+    @classmethod
+    def parse(cls, text: str | None, **settings) -> "EmbedConfig":
+        """The one reading of an embedder string: 'pixels', 'precomputed', 'MODEL' (the 'openai'
+        weights) or 'MODEL/PRETRAINED' (an open_clip tag, a checkpoint file or 'none'); the inverse
+        of `describe`. settings: image_size, batch_size, device."""
+        text = (text or "").strip()
+        if text in (PIXELS, PRECOMPUTED):
+            return cls(model=text, pretrained="", **settings)
+        model, _, pretrained = text.partition("/")
+        if not model.strip():
+            raise ValueError("choose an embedder: pixels, precomputed or an open_clip model such as ViT-L-14/openai")
+        return cls(model=model.strip(), pretrained=pretrained.strip() or cls.pretrained, **settings)
 
 
 # ---------------------------------------------------------------------------- preprocessing
@@ -157,54 +170,41 @@ def default_cache_dir() -> Path:
     return storage.default_data_root() / "cache" / "embeddings"
 
 
-def _read_cache(npy_path: Path, meta_path: Path, n: int) -> np.ndarray | None:
-    """The cached features, or None when missing, truncated or corrupted."""
-    try:
-        meta = json.loads(meta_path.read_text())
-        data = npy_path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-            return None
-        features = np.load(io.BytesIO(data), allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    ok = (features.dtype == np.float32 and features.ndim == 2 and list(features.shape) == meta["shape"]
-          and len(features) == n and np.isfinite(features).all())
-    return features if ok else None
-
-
 def embed_cached(dataset, config: EmbedConfig, cache_dir=None,
                  on_progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, bool]:
     """`embed` through a disk cache -> (features (N, d) float32, cache_hit).
 
-    Files: <cache_dir>/<key>.npy plus <key>.json (shape, sha256, config). Both are written
-    atomically; a truncated or corrupted entry is detected by its checksum and rebuilt.
+    Entries are `core.data.cache.ArrayCache` files: <cache_dir>/<key>.npy plus <key>.json (shape,
+    config, checksum). A missing, truncated or corrupted entry is a miss and is rebuilt.
     """
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = ArrayCache(cache_dir or default_cache_dir(), ".npy")
     key = cache_key(dataset.fingerprint, config)
-    npy_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
-    cached = _read_cache(npy_path, meta_path, len(dataset))
+    cached = _cached_features(cache.load(key), len(dataset))
     if cached is not None:
         if on_progress is not None:
             on_progress(len(cached), len(cached))
         return cached, True
     features = embed(dataset, config.model, config.pretrained, config.device, config.batch_size,
                      on_progress, should_stop, config.image_size)
-    _write_cache(features, npy_path, meta_path, dataset, config)
+    cache.save(key, {"features": features}, _cache_meta(features, dataset, config))
     return features, False
 
 
-def _write_cache(features, npy_path: Path, meta_path: Path, dataset, config: EmbedConfig) -> None:
+def _cached_features(entry: dict | None, n: int) -> np.ndarray | None:
+    """The entry's features when they are what `embed` returns for n images: (n, d) float32, finite."""
+    features = None if entry is None else entry.get("features")
+    ok = (features is not None and features.dtype == np.float32 and features.ndim == 2 and len(features) == n
+          and np.isfinite(features).all())
+    return features if ok else None
+
+
+def _cache_meta(features: np.ndarray, dataset, config: EmbedConfig) -> dict:
     from core import __version__
 
-    buffer = io.BytesIO()
-    np.save(buffer, features, allow_pickle=False)
-    data = buffer.getvalue()
-    storage.atomic_write_bytes(npy_path, data)
-    storage.atomic_write_json(meta_path, {
-        "shape": list(features.shape), "dtype": "float32", "sha256": hashlib.sha256(data).hexdigest(),
-        "config": asdict(config), "dataset": dataset.name, "fingerprint": dataset.fingerprint,
-        "preprocessing": PREPROCESSING, "cache_version": CACHE_VERSION, "divweights": __version__})
+    return {"shape": list(features.shape), "dtype": "float32", "config": asdict(config), "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint, "preprocessing": PREPROCESSING, "cache_version": CACHE_VERSION,
+            "divweights": __version__}
 
 
 def weights_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:

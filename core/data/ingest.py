@@ -39,22 +39,30 @@ FEATURE_KEYS = ("features", "embeddings")
 
 
 def load_path(source: str, data_root: Path, subfolders_as_classes: bool = False,
-              limits: IngestLimits | None = None):
-    """A folder, .zip or .npy/.npz under `data_root` -> core.data.datasets.Dataset."""
+              limits: IngestLimits | None = None, confine: bool = True):
+    """A folder, .zip or .npy/.npz -> core.data.dataset.Dataset.
+
+    confine=True (what comes through the web page): `source` must resolve under `data_root`, and
+    symlinks leaving it are skipped. confine=False (the command line, the machine's own user): any
+    path, relative ones against the current directory; symlinks leaving the named folder are skipped.
+    Archives are extracted under <data_root>/uploads/ either way, with the same checks.
+    """
     limits = limits or IngestLimits()
-    path = storage.resolve_under(data_root, source)
+    path = storage.resolve_under(data_root, source) if confine else Path(source).expanduser().resolve()
     if not path.exists():
+        where = f"under the data root {data_root}" if confine else "on this machine"
         raise FileNotFoundError(f"{source!r} is not a built-in (digits, mnist, fashion-mnist) "
-                                f"nor a file or folder under the data root {data_root}")
+                                f"nor a file or folder {where}")
     suffix = path.suffix.lower()
     if path.is_dir():
-        return load_folder(path, data_root, subfolders_as_classes, limits, name=str(source))
+        return load_folder(path, data_root if confine else path, subfolders_as_classes, limits, name=str(source))
     if suffix == ".zip":
         folder = zip_folder(path, data_root)
         fresh = not folder.is_dir()
         extract_zip(path, folder, limits)
         try:
-            return load_folder(folder, data_root, subfolders_as_classes, limits, name=str(source))
+            return load_folder(folder, data_root if confine else folder, subfolders_as_classes, limits,
+                               name=str(source))
         except ValueError:
             if fresh:  # an archive with nothing usable leaves nothing behind
                 shutil.rmtree(folder, ignore_errors=True)
@@ -133,7 +141,7 @@ def _safe_stem(path: Path) -> str:
 # ---------------------------------------------------------------------------- folders
 
 
-def list_files(folder: Path, data_root: Path, limits: IngestLimits) -> tuple[list[tuple[str, Path]], list]:
+def list_files(folder: Path, boundary: Path, limits: IngestLimits) -> tuple[list[tuple[str, Path]], list]:
     """Sorted (relative posix name, path) of regular files under `folder`, plus skipped ones."""
     found, skipped = [], []
     for directory, dirnames, filenames in os.walk(folder, followlinks=False):
@@ -145,9 +153,10 @@ def list_files(folder: Path, data_root: Path, limits: IngestLimits) -> tuple[lis
                 skipped.append((rel, "hidden file"))
                 continue
             try:
-                storage.resolve_under(data_root, path)
+                storage.resolve_under(boundary, path)
             except ValueError:
-                skipped.append((rel, "symbolic link pointing outside the data root"))
+                skipped.append((rel, "symbolic link pointing outside " + ("the data root" if boundary != folder
+                                                                          else "the folder")))
                 continue
             found.append((rel, path))
             if len(found) > limits.max_files:
@@ -155,11 +164,12 @@ def list_files(folder: Path, data_root: Path, limits: IngestLimits) -> tuple[lis
     return sorted(found), skipped
 
 
-def load_folder(folder: Path, data_root: Path, subfolders_as_classes: bool = False,
+def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = False,
                 limits: IngestLimits | None = None, name: str | None = None):
-    """Every image under `folder` (recursive, sorted) -> Dataset; other files are listed as skipped."""
+    """Every image under `folder` (recursive, sorted) -> Dataset; other files are listed as skipped.
+    Files reached through symlinks that leave `boundary` (the data root, or the folder) are skipped."""
     limits = limits or IngestLimits()
-    files, skipped = list_files(folder, data_root, limits)
+    files, skipped = list_files(folder, boundary, limits)
     ids, images = [], []
     for rel, path in files:
         if rel in FEATURE_FILES:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.storage import atomic_save_npy, atomic_write_json, fingerprint_arrays
+from core.data.cache import ArrayCache
+from core.data.storage import fingerprint_arrays
 
 
 @dataclass
@@ -118,11 +119,13 @@ def cache_key(features: np.ndarray, config: ProjectionConfig) -> str:
 
 
 def has_cached(features: np.ndarray, config: ProjectionConfig, cache_dir: str | Path | None) -> bool:
-    """Whether `project(features, config, cache_dir)` would be a cache hit (PCA counts as instant)."""
+    """Whether `project(features, config, cache_dir)` would be a cache hit (PCA counts as instant).
+
+    A cheap check (the entry's files are there, whole); `project` still verifies the checksum."""
     if config.method == "pca":
         return True
     features = np.asarray(features, dtype=np.float32)
-    return bool(cache_dir) and (Path(cache_dir) / f"{cache_key(features, config)}.npy").exists()
+    return bool(cache_dir) and ArrayCache(cache_dir, ".npy").exists(cache_key(features, config))
 
 
 def project(
@@ -131,7 +134,8 @@ def project(
     """2-D layout of features (n, d): returns (coords (n, 2) float32, cache_hit).
 
     With cache_dir (e.g. `<data_root>/cache/umap`), layouts are read from / written to
-    `<key>.npy` + `<key>.json`. PCA is never cached (it is instant).
+    `<key>.npy` + `<key>.json` (`core.data.cache.ArrayCache`; a damaged entry is recomputed).
+    PCA is never cached (it is instant).
     """
     config = config or ProjectionConfig()
     features = np.asarray(features, dtype=np.float32)
@@ -141,16 +145,15 @@ def project(
         return pca_2d(features), False
     if config.method != "umap":
         raise ValueError(f"unknown projection method {config.method!r} (use 'umap' or 'pca')")
-    path = Path(cache_dir) / f"{cache_key(features, config)}.npy" if cache_dir else None
-    if path is not None and path.exists():
-        coords = np.load(path, allow_pickle=False)
-        if coords.shape == (features.shape[0], 2):
-            return coords.astype(np.float32), True
+    cache, key = ArrayCache(cache_dir, ".npy") if cache_dir else None, cache_key(features, config)
+    entry = cache.load(key) if cache is not None else None
+    coords = None if entry is None else entry.get("coords")
+    if coords is not None and coords.shape == (features.shape[0], 2):
+        return coords.astype(np.float32), True
     coords = _umap_fit_transform(features, config)
     _WARM.set()
-    if path is not None:
-        atomic_save_npy(path, coords)
-        atomic_write_json(path.with_suffix(".json"), {"config": asdict(config), "n": len(coords)})
+    if cache is not None:
+        cache.save(key, {"coords": coords}, {"config": asdict(config), "n": len(coords)})
     return coords, False
 
 

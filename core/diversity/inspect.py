@@ -58,6 +58,12 @@ def effective_sample_size(p: np.ndarray) -> float:
     return float(1.0 / np.sum(p * p))
 
 
+def entropy(p: np.ndarray) -> float:
+    """Shannon entropy of p in nats: log n for uniform weights, 0 when one example takes all the mass."""
+    p = check_probabilities(p)
+    return float(-(p * np.log(np.maximum(p, 1e-300))).sum())
+
+
 def max_min_ratio(p: np.ndarray) -> float:
     """Largest weight over smallest weight (inf if some example has zero weight)."""
     p = check_probabilities(p)
@@ -116,4 +122,6 @@ def weight_summary(p: np.ndarray, batch_size: int = 64) -> dict[str, float]:
         "batch_size": int(batch_size),
         "expected_repeats": expected_repeats(p, batch_size),
         "expected_repeats_uniform": expected_repeats(np.full(p.size, 1.0 / p.size), batch_size),
+        "entropy": entropy(p),
+        "entropy_uniform": float(np.log(p.size)),
     }

@@ -21,13 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import zipfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from core.data.cache import ArrayCache
 from core.devices import resolve_device
 from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows
 
@@ -299,59 +298,45 @@ def cache_key(fingerprint: str, config: WeightsConfig) -> str:
     return f"{fingerprint}-g{config.gamma:.4f}-{digest}"
 
 
-def save_result(path: Path, result: WeightsResult) -> Path:
-    """One .npz per result (no pickle): p, log_weights, history columns and the config as JSON."""
-    import io
-
-    from core.data.storage import atomic_write_bytes
-
-    columns = {key: np.array([row[key] for row in result.history]) for key in ("step", "vs", "entropy", "ess", "lr")}
-    meta = {"config": asdict(result.config), "vs_uniform": result.vs_uniform, "vs_final": result.vs_final,
-            "stopped": result.stopped}
-    buffer = io.BytesIO()
-    np.savez(buffer, p=result.p, log_weights=result.log_weights, meta=np.array(json.dumps(meta)),
-             **{f"history_{k}": v for k, v in columns.items()})
-    return atomic_write_bytes(path, buffer.getvalue())
+_HISTORY = ("step", "vs", "entropy", "ess", "lr")  # the columns of WeightsResult.history
+_ENTRY = ("p", "log_weights", "vs_uniform", "vs_final", *(f"history_{k}" for k in _HISTORY))
 
 
-def load_result(path: Path) -> WeightsResult:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        keys = ("step", "vs", "entropy", "ess", "lr")
-        cols = [data[f"history_{k}"].tolist() for k in keys]
-        history = [dict(zip(keys, values)) for values in zip(*cols)]
-        for row in history:
-            row["step"] = int(row["step"])
-        return WeightsResult(p=data["p"], log_weights=data["log_weights"], history=history,
-                             config=WeightsConfig(**meta["config"]), vs_uniform=meta["vs_uniform"],
-                             vs_final=meta["vs_final"], stopped=meta["stopped"], extra={"cache_hit": True})
+def _entry(result: WeightsResult) -> dict[str, np.ndarray]:
+    """A finished result as the plain arrays of a cache entry; its config is in the key."""
+    columns = {f"history_{k}": np.array([row[k] for row in result.history]) for k in _HISTORY}
+    return {"p": result.p, "log_weights": result.log_weights, "vs_uniform": np.float64(result.vs_uniform),
+            "vs_final": np.float64(result.vs_final), **columns}
 
 
-def _load_cached(path: Path) -> WeightsResult | None:
-    """A cached result, or None when absent or unreadable (a damaged file is recomputed)."""
-    if not path.exists():
+def _from_entry(arrays: dict[str, np.ndarray] | None, config: WeightsConfig) -> WeightsResult | None:
+    """The result a cache entry holds, or None when there is none (or it is of another layout)."""
+    if arrays is None or set(arrays) != set(_ENTRY):
         return None
-    try:
-        return load_result(path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None
+    columns = [arrays[f"history_{k}"].tolist() for k in _HISTORY]
+    history = [dict(zip(_HISTORY, row)) for row in zip(*columns)]
+    return WeightsResult(p=arrays["p"], log_weights=arrays["log_weights"], history=history, config=config,
+                         vs_uniform=float(arrays["vs_uniform"]), vs_final=float(arrays["vs_final"]),
+                         extra={"cache_hit": True})
 
 
 def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
                 lr_step: int = 5, device=None, dtype="float64", on_step=None, should_stop=None) -> dict[float, WeightsResult]:
     """Diversity weights for several γ, computed together in one batched run; results are cached
-    on disk (cache_dir) under a fingerprint of the features and the config, so repeats are instant."""
+    on disk (cache_dir, `core.data.cache.ArrayCache` .npz entries) under a fingerprint of the features
+    and the config, so repeats are instant (extra={"cache_hit": True}); a damaged entry is recomputed."""
     base = dict(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
                 dtype=_dtype_name(dtype), device=None if device is None else str(device))
     configs = {float(g): WeightsConfig(gamma=float(g), **base) for g in dict.fromkeys(gammas)}
     for config in configs.values():
         _check_config(config)
-    results, paths = {}, {}
-    if cache_dir is not None:
+    cache = None if cache_dir is None else ArrayCache(cache_dir, ".npz")
+    results, keys = {}, {}
+    if cache is not None:
         fingerprint = features_fingerprint(features)
         for g, config in configs.items():
-            paths[g] = Path(cache_dir) / f"{cache_key(fingerprint, config)}.npz"
-            cached = _load_cached(paths[g])
+            keys[g] = cache_key(fingerprint, config)
+            cached = _from_entry(cache.load(keys[g]), config)
             if cached is not None:
                 results[g] = cached
     todo = [g for g in configs if g not in results]
@@ -360,6 +345,6 @@ def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 
         w, histories, stopped = _optimise_batch(F, todo, configs[todo[0]], on_step, should_stop)
         for g, result in zip(todo, _results(F, w, histories, stopped, [configs[g] for g in todo])):
             results[g] = result
-            if g in paths and not stopped:
-                save_result(paths[g], result)
+            if cache is not None and not stopped:
+                cache.save(keys[g], _entry(result), {"config": asdict(result.config)})
     return {g: results[g] for g in configs}

@@ -39,7 +39,7 @@ def class_mass_rows(labels_real: np.ndarray, p_target: np.ndarray | None, featur
         shares["target"] = np.bincount(index, weights=np.asarray(p_target, np.float64), minlength=len(classes))
         shares["target"] = shares["target"] / shares["target"].sum()
     for name, features in features_gen.items():
-        nearest = index[nearest_real(features, features_real)]
+        nearest = index[nearest_real(features_real, features)]
         shares[name] = np.bincount(nearest, minlength=len(classes)) / len(nearest)
     return [int(c) for c in classes], shares
 

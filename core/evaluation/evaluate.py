@@ -78,7 +78,7 @@ def _inception(features_real, features_gen, labels_real, class_names, config: Ev
     if config.inception == "auto" and config.embedder not in ("pixels", "precomputed"):
         clip = (config.embedder, config.pretrained)
     try:
-        result = inception_score(features_gen, features_real, labels_real, class_names, clip, cache_dir, config.device)
+        result = inception_score(features_real, features_gen, labels_real, class_names, clip, cache_dir, config.device)
     except ValueError as exc:  # unlabelled data without CLIP: IS is undefined, say why
         return {"is": None, "is_source": f"unavailable: {exc}"}
     return {"is": result.score, "is_source": result.source}
@@ -160,13 +160,11 @@ def generate_images(generator, n: int, seed: int = 0, batch_size: int = 500, dev
 
 def run_dataset(run_dir: Path, data_root=None):
     """Rebuild the dataset a run trained on from its saved spec, checked against its fingerprint."""
-    from core.data.datasets import load_dataset
+    from core.data.datasets import DatasetSpec
     from core.training.runs import read_config
 
     record = read_config(run_dir)
-    spec = record.get("dataset", {})
-    classes = tuple(spec["classes"]) if spec.get("classes") else None
-    dataset = load_dataset(spec["source"], data_root, classes=classes, per_class=spec.get("per_class"), seed=spec.get("seed", 0))
+    dataset = DatasetSpec.from_dict(record.get("dataset", {})).load(data_root, confine=False)
     if dataset.fingerprint != record.get("dataset_fingerprint"):
         raise ValueError(f"the dataset of {Path(run_dir).name} changed since training (fingerprint differs); "
                          "evaluate it against the data it was trained on")
@@ -224,8 +222,9 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
-def nearest_real(features_gen: np.ndarray, features_real: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-    """(m,) index of the most cosine-similar real row for each generated row (memorisation check)."""
+def nearest_real(features_real: np.ndarray, features_gen: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """(m,) index into the real rows (n, d) of the most cosine-similar one for each generated row
+    (m, d): a memorisation check."""
     from core.diversity.vendi import normalise_rows
 
     real = normalise_rows(features_real)

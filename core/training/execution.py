@@ -1,6 +1,10 @@
-"""Executing a training run inside its process: the job queue, status heartbeats, sample grids,
-checkpoints, stop requests and failures, around core.training.trainer.train. The folder layout and everything
-that reads a run back live in core.training.runs; `python -m core train` and the study call in here.
+"""Executing a run folder inside a process: the job queue, status heartbeats, sample grids,
+checkpoints, stop requests and failures, around core.training.trainer.train.
+
+A run folder is created once (core.training.runs.create_run: config.json and weights.npy, written
+by the workbench); `execute(run_dir)` only carries it out: it rebuilds the dataset from the saved
+spec, checks it and the weights against their fingerprints, and trains from the start or from the
+last good checkpoint. `python -m core train --run-dir DIR` is this function in its own process.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.training.runs import (ACTIVE_STATES, append_metrics, check_resume, create_run, job_lock, pid_alive, read_config,
-                       refresh_status, request_stop, run_record, sampling_probabilities,
-                                 stop_requested, trim_metrics, write_status)
-from core.data.storage import atomic_write_bytes
+from core.data.datasets import DatasetSpec
+from core.jobs import OnProgress, Progress, ShouldStop, stopped
+from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_metrics, checkpoint_paths, job_lock,
+                                load_config, pid_alive, read_config, refresh_status, request_stop, stop_requested,
+                                trim_metrics, weights_fingerprint, write_status)
+from core.data.storage import atomic_write_bytes, atomic_write_json
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.trainer import LossMeter, Trainer, train
@@ -27,8 +33,8 @@ HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or que
 class _RunHooks:
     """on_step for core.training.trainer.train: metrics, heartbeat, sample grids and checkpoints."""
 
-    def __init__(self, run_dir: Path, trainer):
-        self.run_dir, self.trainer, self.config = run_dir, trainer, trainer.config
+    def __init__(self, run_dir: Path, trainer, on_progress: OnProgress = None):
+        self.run_dir, self.trainer, self.config, self.on_progress = run_dir, trainer, trainer.config, on_progress
         self.meter = LossMeter()
         self.latents = trainer.fixed_latents()
         self.last_beat = time.monotonic()
@@ -37,7 +43,10 @@ class _RunHooks:
         c = self.config
         self.meter.add(losses)
         if step % c.log_every == 0 or step == c.steps:
-            append_metrics(self.run_dir, {"step": step, "time": time.time(), **self.meter.read()})
+            record = self.meter.read()
+            append_metrics(self.run_dir, {"step": step, "time": time.time(), **record})
+            if self.on_progress is not None:
+                self.on_progress(Progress("train", step, c.steps, f"step {step}/{c.steps}", record))
         if step % c.sample_every == 0 or step == c.steps:
             save_sample_grid(self.run_dir, self.trainer, self.latents)
         if step % c.checkpoint_every == 0 or step == c.steps:
@@ -47,8 +56,46 @@ class _RunHooks:
             self.last_beat = time.monotonic()
 
 
+def execute(run_dir: Path, data_root: Path, queue: bool = True, overrides: dict | None = None,
+            on_progress: OnProgress = None, should_stop: ShouldStop = None) -> str:
+    """Carry out the run folder `run_dir` in this process; returns the final state.
+
+    overrides: new values of RESUME_FREE_FIELDS (steps, device), saved into config.json. A run whose
+    inputs cannot be rebuilt (dataset gone or changed, weights changed) is marked failed and raises.
+    """
+    run_dir = Path(run_dir)
+    try:
+        config, images, p = _inputs(run_dir, data_root, overrides or {})
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        if (run_dir / "config.json").exists():
+            write_status(run_dir, "failed", message=f"could not start: {exc}")
+        raise
+    return execute_run(run_dir, data_root, config, images, p, resume=bool(checkpoint_paths(run_dir)), queue=queue,
+                       on_progress=on_progress, should_stop=should_stop)
+
+
+def _inputs(run_dir: Path, data_root: Path, overrides: dict):
+    """(TrainConfig, images, p) of a run folder, each checked against what config.json recorded."""
+    record = read_config(run_dir)
+    unknown = set(overrides) - set(RESUME_FREE_FIELDS)
+    if unknown:
+        raise ValueError(f"only {', '.join(RESUME_FREE_FIELDS)} may change for an existing run "
+                         f"(not {', '.join(sorted(unknown))})")
+    config = load_config(record | {"train": record["train"] | overrides}).validate()
+    dataset = DatasetSpec.from_dict(record["dataset"]).load(data_root, confine=False)
+    if dataset.fingerprint != record.get("dataset_fingerprint"):
+        raise ValueError(f"the dataset of {run_dir.name} changed since the run was created (fingerprint differs)")
+    p = np.load(run_dir / "weights.npy", allow_pickle=False)
+    if weights_fingerprint(p) != record.get("weights_fingerprint"):
+        raise ValueError(f"weights.npy of {run_dir.name} changed since the run was created")
+    if overrides:  # checked: now they become the run's settings
+        atomic_write_json(run_dir / "config.json", record | {"train": record["train"] | overrides})
+    return config, dataset.images, p
+
+
 def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.ndarray,
-                p: np.ndarray, resume: bool = False, queue: bool = True) -> str:
+                p: np.ndarray, resume: bool = False, queue: bool = True, on_progress: OnProgress = None,
+                should_stop: ShouldStop = None) -> str:
     """Run (or resume) the training of `run_dir` in this process; returns the final state.
 
     Waits as "queued" for the job lock; a stop request (or SIGTERM) checkpoints and exits as
@@ -68,7 +115,7 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
             write_status(run_dir, "interrupted", message="stopped while queued")
             return "interrupted"
         try:
-            return _train_in_folder(run_dir, config, images, p, resume)
+            return _train_in_folder(run_dir, config, images, p, resume, on_progress, should_stop)
         except KeyboardInterrupt:
             write_status(run_dir, "interrupted", message="interrupted (Ctrl-C): resume from the last checkpoint")
             raise
@@ -79,7 +126,8 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
             raise
 
 
-def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool) -> str:
+def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool, on_progress: OnProgress = None,
+                     should_stop: ShouldStop = None) -> str:
 
     trainer = Trainer(config, images, p)
     resumed = {}
@@ -91,8 +139,9 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
     if skipped := resumed.get("skipped_checkpoints"):
         message += f" (skipped {'; '.join(skipped)})"
     write_status(run_dir, "running", pid=os.getpid(), step=trainer.step, steps=config.steps, message=message, **resumed)
-    hooks = _RunHooks(run_dir, trainer)
-    train(config, images, p, on_step=hooks, should_stop=lambda: stop_requested(run_dir), trainer=trainer)
+    hooks = _RunHooks(run_dir, trainer, on_progress)
+    train(config, images, p, on_step=hooks, trainer=trainer,
+          should_stop=lambda: stop_requested(run_dir) or stopped(should_stop))
     if trainer.step < config.steps:  # stopped: checkpoint then exit
         if trainer.step % config.checkpoint_every != 0:  # not saved by the hooks already
             save_checkpoint(run_dir, trainer)
@@ -127,30 +176,6 @@ def _failure_message(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     prefix = "CUDA out of memory" if _is_out_of_memory(exc) else type(exc).__name__
     return f"{prefix}: {text}"[:500]
-
-
-# --- in-process use (the study, notebooks) -------------------------------------------------------
-
-def run_training(run_dir: Path, dataset, p: np.ndarray | None, config: TrainConfig,
-                 data_root: Path | None = None, queue: bool = True, dataset_spec: dict | None = None) -> str:
-    """Train `dataset` (core.data.datasets.Dataset) into `run_dir` in this process, resuming the run
-    already there (refused if its inputs changed). Returns the final state.
-
-    dataset_spec: how to rebuild the dataset ({source, classes, per_class, seed}, the arguments of
-    core.data.datasets.load_dataset), recorded in config.json so the run can be evaluated later."""
-    from core.data.storage import default_data_root
-
-    run_dir = Path(run_dir)
-    p = sampling_probabilities(p, len(dataset.images))
-    record = run_record(config, dataset_spec or {"source": dataset.name}, dataset.fingerprint, p, "uniform" if np.ptp(p) == 0 else "weights")
-    record["image_shape"] = list(dataset.images.shape[1:])
-    resume = (run_dir / "config.json").exists()
-    if resume:
-        check_resume(read_config(run_dir), record)
-    else:
-        create_run(run_dir, record, p)
-    root = Path(data_root) if data_root else default_data_root()
-    return execute_run(run_dir, root, config, dataset.images, p, resume=resume, queue=queue)
 
 
 def save_sample_grid(run_dir: Path, trainer, latents) -> Path:

@@ -1,16 +1,18 @@
-"""Training runs as folders under `<data_root>/runs/<run_id>/`; the folder is a run's only interface.
+"""Training runs as folders (the studio's under `<data_root>/runs/<run_id>/`, the CLI's anywhere);
+the folder is a run's only interface. Reading runs imports no torch.
 
   config.json      asdict(TrainConfig), dataset spec + fingerprint, weights fingerprint, version
   weights.npy      p (N,), the sampling probabilities of the real batches (uniform for a baseline)
-  status.json      state (queued/running/finished/failed/interrupted), step, heartbeat, pid, message
+  status.json      state (created/queued/running/finished/failed/interrupted), step, heartbeat, pid, message
   metrics.jsonl    mean losses every `log_every` generator steps
   checkpoints/     ckpt-<step>.safetensors, the last KEEP_CHECKPOINTS kept
   samples/         step-<step>.png grids from one fixed latent batch (comparable across runs)
   stop.request     written by `request_stop`; the trainer checkpoints and exits
   log.txt          stdout/stderr of the training process
 
-A run executes in its own process (`python -m core train ...`, its own session; core.training.execution)
-so closing the browser or the studio never stops it. One job runs at a time per data root (an flock), others
+A run folder is written once by the workbench (`create_run`), then executed by
+`python -m core train --run-dir DIR` in its own session (core.training.execution), so closing the
+browser or the studio never stops it. One job runs at a time per data root (an flock), others
 wait as "queued". Every file is written atomically (core.data.storage) except metrics.jsonl, which
 is appended to and trimmed back to the checkpoint on resume.
 """
@@ -35,7 +37,7 @@ from core.diversity.vendi import check_probabilities
 from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, fingerprint_arrays
 from core.training.config import TrainConfig
 
-STATES = ("queued", "running", "finished", "failed", "interrupted")
+STATES = ("created", "queued", "running", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running")
 KEEP_CHECKPOINTS = 2
 STALE_AFTER_S = 15.0  # a heartbeat older than this, from a dead pid, means the run was interrupted
@@ -190,14 +192,15 @@ def job_lock(data_root: Path, on_wait=None, should_stop=None, poll_s: float = 1.
         os.close(fd)  # closing the descriptor releases the lock (also when the process dies)
 
 
-def launch_run(run_dir: Path, args: list[str], data_root: Path) -> subprocess.Popen:
-    """Start `python -m core train ARGS --run-dir RUN_DIR` in its own session; returns at once."""
+def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
+    """Start `python -m core train --run-dir RUN_DIR` (which executes the folder) in its own session;
+    returns at once."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "stop.request").unlink(missing_ok=True)
     write_status(run_dir, "queued", pid=None, message="starting")
     env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root)}
-    command = [sys.executable, "-m", "core", "train", *args, "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "core", "train", "--run-dir", str(run_dir)]
     with open(run_dir / "log.txt", "ab") as log:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

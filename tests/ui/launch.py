@@ -10,6 +10,7 @@ def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False):
     """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings;
     extra_tabs adds Train and Compare."""
     demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=extra_tabs)
+    assert demo.start_set.wait(timeout=300), "the start dataset was not prepared"
     demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
     try:
         yield demo

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from core.evaluation.evaluate import METRICS
+from core.workbench import Workbench
 from divweights_ui import compare_tab
 from divweights_ui.session import Session
 
@@ -13,25 +14,25 @@ def test_the_tab_exposes_stable_endpoints(data_root):
     with gr.Blocks() as demo:
         state = gr.State(Session())
         with gr.Tab("Compare"):
-            compare_tab.build_compare_tab(state, data_root)
+            compare_tab.build_compare_tab(state, Workbench(data_root))
     public = {d["api_name"] for d in demo.get_config_file()["dependencies"] if d.get("api_visibility", "public") == "public"}
     assert {"compare_runs", "evaluate_run"} <= public
 
 
 def test_compare_shows_grids_and_asks_for_evaluation(trained_run, data_root):
-    choices = compare_tab.run_choices(data_root)
+    choices = compare_tab.run_choices(Workbench(data_root))
     assert [value for _, value in choices] == ["runs/base"]
-    grids, table, figure, note = compare_tab.compare_runs(Session(), ["runs/base"], data_root=data_root)
+    grids, table, figure, note = compare_tab.compare_runs(Session(), ["runs/base"], wb=Workbench(data_root))
     assert len(grids) == 1 and "baseline" in grids[0][1]
     assert isinstance(grids[0][0], np.ndarray)  # pixels, not a path under runs/ (gradio refuses to serve those)
     assert "No saved evaluations" in table and "Evaluate" in note
-    refreshed = compare_tab.refresh_runs(["runs/base", "runs/deleted"], data_root=data_root)
+    refreshed = compare_tab.refresh_runs(["runs/base", "runs/deleted"], wb=Workbench(data_root))
     assert refreshed.value == ["runs/base"]  # ticks of runs that still exist are kept
     assert refreshed.info.startswith("Studio runs")
 
 
 def test_an_empty_run_list_says_where_runs_come_from(data_root):
-    refreshed = compare_tab.refresh_runs([], data_root=data_root)
+    refreshed = compare_tab.refresh_runs([], wb=Workbench(data_root))
     assert refreshed.choices == [] and "No runs yet" in refreshed.info
 
 
@@ -39,9 +40,9 @@ def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_roo
     from core.cli import main
 
     assert main(["train", "digits", "--classes", "0,1", "--per-class", "40", "--gamma", "1.0", "--preset", "quick",
-                 "--steps", "1", "--batch-size", "16", "--run-dir", "divw", "--no-queue", "--device", "cpu"]) == 0
-    outputs = compare_tab.evaluate_runs(Session(), ["runs/base", "runs/divw"], 60, data_root=data_root,
-                                        progress=lambda *a, **k: None)
+                 "--steps", "1", "--batch-size", "16", "--run-dir", str(data_root / "runs" / "divw"), "--no-queue", "--device", "cpu"]) == 0
+    outputs = list(compare_tab.evaluate_runs(Session(), ["runs/base", "runs/divw"], 60, wb=Workbench(data_root),
+                                             progress=lambda *a, **k: None))[-1]
     grids, table, figure, coverage, mass, nearest, note = outputs
     saved = json.loads((trained_run / "eval.json").read_text())
     divw = json.loads((data_root / "runs" / "divw" / "eval.json").read_text())
@@ -58,13 +59,12 @@ def test_evaluate_scores_runs_and_draws_the_coverage_views(trained_run, data_roo
 def test_unlabelled_data_says_what_cannot_be_drawn(trained_run, data_root):
     import dataclasses
 
-    from core.evaluation.evaluate import EvalConfig, real_features, run_dataset
+    from core.evaluation.evaluate import EvalConfig
 
-    config = EvalConfig(n_samples=20, device="cpu")
-    dataset = dataclasses.replace(run_dataset(trained_run, data_root), labels=None)
-    features_real = real_features(dataset, config, data_root / "cache" / "embeddings")
-    coverage, mass, nearest, _ = compare_tab.coverage_views([trained_run], dataset, features_real, None, config)
-    assert len(coverage.data) == 2 and not mass.data and "no class labels" in mass.layout.annotations[0].text
+    views = Workbench(data_root).coverage([trained_run], EvalConfig(n_samples=20, device="cpu"), samples=20)
+    assert len(compare_tab.coverage_figure(views).data) == 2  # the data, then the one model
+    mass = compare_tab.mass_figure(dataclasses.replace(views, classes=None, mass=None))
+    assert not mass.data and "no class labels" in mass.layout.annotations[0].text
     evaluations = [{"model": "baseline", "embedder": "pixels", **{m: 1.0 for m in METRICS}, "is": None}]
     figure = compare_tab.metrics_figure(evaluations)
     assert [a.text for a in figure.layout.annotations if a.text == "not measured"] == ["not measured"]
@@ -73,6 +73,6 @@ def test_unlabelled_data_says_what_cannot_be_drawn(trained_run, data_root):
 
 def test_bad_selections_get_a_clear_message(data_root):
     with pytest.raises(gr.Error, match="Pick at least one run"):
-        compare_tab.compare_runs(Session(), [], data_root=data_root)
+        compare_tab.compare_runs(Session(), [], wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="outside the data root"):
-        compare_tab.compare_runs(Session(), ["../../etc"], data_root=data_root)
+        compare_tab.compare_runs(Session(), ["../../etc"], wb=Workbench(data_root))

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.workbench import Workbench
 from divweights_ui import handlers as h
+from divweights_ui import map_handlers as m
+from divweights_ui import weights_handlers as w
 from divweights_ui.session import Session
 
 BUILTIN = h.SOURCES[0]
@@ -20,7 +23,7 @@ BUILTIN = h.SOURCES[0]
 @pytest.fixture(scope="module")
 def base_session(tmp_path_factory):
     """digits 0/1, 30 per class, pixels, 8 weight steps (built once per module)."""
-    return h.initial_session(tmp_path_factory.mktemp("data"), h.StartupChoice("digits", (0, 1), 30, steps=8))
+    return h.initial_session(Workbench(tmp_path_factory.mktemp("data")), h.StartupChoice("digits", (0, 1), 30, steps=8))
 
 
 @pytest.fixture
@@ -32,7 +35,8 @@ def _load(session, data_root, **overrides):
     values = dict(source_kind=BUILTIN, builtin="digits", classes="0, 1", per_class=30, seed=0, upload=None,
                   folder="", embedder="pixels")
     values.update(overrides)
-    return h.load_dataset(session, *values.values(), data_root=data_root, progress=lambda *a, **k: None)
+    outputs = list(h.load_dataset(session, *values.values(), wb=Workbench(data_root), progress=lambda *a, **k: None))
+    return outputs[-1]
 
 
 def _run(generator):
@@ -104,22 +108,22 @@ def test_a_refused_upload_names_the_users_file_and_leaves_nothing(session, data_
 
 
 def test_compute_streams_then_caches(session, data_root):
-    outputs, (session, figure, numbers) = _run(h.compute_weights(session, 1.0, 30, 0.1, data_root=data_root))
+    outputs, (session, figure, numbers) = _run(w.compute_weights(session, 1.0, 30, 0.1, wb=Workbench(data_root)))
     result = session.current
     assert result.config.gamma == 1.0 and result.vs_final > result.vs_uniform  # γ=1 raises diversity
     assert f"{result.vs_final:.3f}" in numbers and f"{result.vs_uniform:.3f}" in numbers
     assert len(figure.data[0].x) == 30  # every step on the live chart
-    again, _ = _run(h.compute_weights(session, 1.0, 30, 0.1, data_root=data_root))
+    again, _ = _run(w.compute_weights(session, 1.0, 30, 0.1, wb=Workbench(data_root)))
     assert len(again) == 1  # already computed: one immediate answer
 
 
 def test_stopping_keeps_previous_weights(session, data_root):
     before = session.current_key
-    generator = h.compute_weights(session, 0.5, 100000, 0.1, data_root=data_root)
+    generator = w.compute_weights(session, 0.5, 100000, 0.1, wb=Workbench(data_root))
     next(generator)  # first live update arrives
     generator.close()  # what gradio does on Stop or when the browser goes away
     assert session.current_key == before and len(session.weights) == 1
-    sweeping = h.sweep(session, "0.1, 0.9", 100000, 0.1, 0.1, data_root=data_root)
+    sweeping = w.sweep(session, "0.1, 0.9", 100000, 0.1, 0.1, wb=Workbench(data_root))
     next(sweeping)
     sweeping.close()
     assert len(session.weights) == 1 and not any((data_root / "cache" / "weights").glob("*g0.9*"))
@@ -128,27 +132,27 @@ def test_stopping_keeps_previous_weights(session, data_root):
 def test_bad_weights_input(session, data_root):
     for gamma, steps, lr in [(1.5, 10, 0.1), (0.5, 0, 0.1), (0.5, 10, -1)]:
         with pytest.raises(gr.Error):
-            next(h.compute_weights(session, gamma, steps, lr, data_root=data_root))
+            next(w.compute_weights(session, gamma, steps, lr, wb=Workbench(data_root)))
     with pytest.raises(gr.Error, match="Load a dataset"):
-        next(h.compute_weights(Session(), 0.5, 10, 0.1, data_root=data_root))
+        next(w.compute_weights(Session(), 0.5, 10, 0.1, wb=Workbench(data_root)))
 
 
 def test_sweep_marks_chosen_gamma_and_fills_the_cache(session, data_root):
-    outputs, (session, figure, table) = _run(h.sweep(session, "0, 0.5, 1", 8, 0.1, 0.5, data_root=data_root))
+    outputs, (session, figure, table) = _run(w.sweep(session, "0, 0.5, 1", 8, 0.1, 0.5, wb=Workbench(data_root)))
     assert "step 1 of 8" in outputs[0][2]  # progress streamed first
     assert list(figure.data[0].x) and len(figure.data[0].y) == 3
     assert figure.data[1].name.startswith("chosen γ=0.50")
     vs = list(figure.data[0].y)
     assert vs[2] >= vs[0]  # γ=1 is at least as diverse as γ=0
     assert "| 0.50 |" in table
-    outputs, _ = _run(h.compute_weights(session, 0.5, 8, 0.1, data_root=data_root))
+    outputs, _ = _run(w.compute_weights(session, 0.5, 8, 0.1, wb=Workbench(data_root)))
     assert len(outputs) == 1  # the sweep already computed it
     with pytest.raises(gr.Error):
-        next(h.sweep(session, "0.2, 7", 8, 0.1, 0.5, data_root=data_root))
+        next(w.sweep(session, "0.2, 7", 8, 0.1, 0.5, wb=Workbench(data_root)))
 
 
 def test_top_bottom_galleries_and_stats(session, data_root):
-    top, bottom, hist, mass, stats = h.top_bottom(session, 5, 16, data_root=data_root)
+    top, bottom, hist, mass, stats = h.top_bottom(session, 5, 16, wb=Workbench(data_root))
     p = session.current_p()
     assert len(top) == len(bottom) == 5
     weights_top = [float(caption.split("·")[1].strip(" ×")) for _, caption in top]
@@ -163,42 +167,41 @@ def test_top_bottom_galleries_and_stats(session, data_root):
 
 
 def test_map_hover_data_and_selection(session, data_root):
-    session, figure, note = h.draw_map(session, "PCA", True, 3000, data_root=data_root)
+    session, figure, note = m.draw_map(session, "PCA", True, 3000, wb=Workbench(data_root))
     trace = figure.data[0]
-    assert len(trace.x) == 60 and session.coords_method == "pca"
+    assert len(trace.x) == 60 and session.layout.method == "pca"
     index, label, weight, b64 = trace.customdata[0]
     assert Image.open(io.BytesIO(base64.b64decode(b64))).size[0] > 0
     assert label in ("0", "1") and weight > 0
-    gallery, text = h.select_points(session, "0, 3-5", data_root=data_root)
+    gallery, text = m.select_points(session, "0, 3-5", wb=Workbench(data_root))
     assert len(gallery) == 4 and "4 selected" in text
     with pytest.raises(gr.Error):
-        h.select_points(session, "0, 999", data_root=data_root)
+        m.select_points(session, "0, 999", wb=Workbench(data_root))
     with pytest.raises(gr.Error):
-        h.select_points(session, "abc", data_root=data_root)
+        m.select_points(session, "abc", wb=Workbench(data_root))
 
 
 def test_map_samples_large_sets(session, data_root):
-    session, figure, note = h.draw_map(session, "PCA", False, 20, data_root=data_root)
+    session, figure, note = m.draw_map(session, "PCA", False, 20, wb=Workbench(data_root))
     assert len(figure.data[0].x) == 20 and "sample of 20 of 60" in note
-    assert session.coords.shape == (20, 2) and len(session.map_indices) == 20
-    layout, shown = session.coords, session.map_indices
+    assert session.layout.coords.shape == (20, 2) and len(session.layout.indices) == 20
+    layout = session.layout
     session.current_key = None  # weights change: the map is recoloured, its layout and sample are reused
-    session, figure, _ = h.recolour_map(session, "PCA", True, 20, data_root=data_root)
-    assert session.coords is layout and np.array_equal(session.map_indices, shown)
+    session, figure, _ = m.recolour_map(session, "PCA", True, 20, wb=Workbench(data_root))
+    assert session.layout is layout
     assert set(figure.data[0].customdata[:, 2]) == {1.0}  # no weights: everything at the uniform 1×
 
 
 def test_export_files(session, data_root):
-    files, snippet = h.export(session, 32, data_root=data_root)
+    files, snippet = h.export(session, 32, wb=Workbench(data_root))
     assert [f.rsplit(".", 1)[1] for f in files] == ["csv", "npy", "json"]
     rows = list(csv.DictReader(open(files[0])))
     assert len(rows) == 60 and float(rows[0]["p"]) == pytest.approx(session.current_p()[0])
     np.testing.assert_allclose(np.load(files[1]), session.current_p())
     assert "weights.npy" in snippet and "batch_size=32" in snippet
     with pytest.raises(gr.Error, match="Compute weights"):
-        empty = Session()
-        empty.dataset, empty.features = session.dataset, session.features
-        h.export(empty, 32, data_root=data_root)
+        empty = Session(ready=session.ready)
+        h.export(empty, 32, wb=Workbench(data_root))
 
 
 def test_missing_clip_weights_point_to_pixels(session, data_root, monkeypatch):

@@ -44,10 +44,25 @@ def test_every_control_explains_itself(demo):
     assert missing == []
 
 
-def test_session_state_starts_loaded(demo):
+def test_the_start_set_is_prepared_in_the_background(demo):
     states = [block for block in demo.blocks.values() if isinstance(block, gr.State)]
-    session = states[0].value
+    assert states[0].value.dataset is None  # the page is built (and served) before any computation
+    assert demo.start_set.wait(timeout=120) and demo.start_set.error is None
+    session = demo.start_set.visitor_session()
     assert session.dataset is not None and session.current is not None
+    assert session.weights is not demo.start_set.session.weights  # each visitor changes their own copy
+
+
+def test_a_visitor_gets_the_start_set_unless_they_loaded_their_own(demo):
+    from divweights_ui.startup import adopt_start
+
+    demo.start_set.wait(timeout=120)
+    *_, (session, notice, embedder) = adopt_start(h.Session(), start=demo.start_set)
+    assert session.current is not None and embedder == "pixels" and "raw pixels" in notice
+    own = demo.start_set.visitor_session()
+    own.current_key = None
+    *_, (kept, _, _) = adopt_start(own, start=demo.start_set)
+    assert kept is own and kept.current_key is None
 
 
 def test_empty_start_with_extra_tabs(data_root):

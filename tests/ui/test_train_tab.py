@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from core.training import runs
+from core.workbench import Workbench
 from divweights_ui import handlers as h
 from divweights_ui import train_tab as t
 from divweights_ui.session import Session
@@ -20,7 +21,7 @@ def one_thread(monkeypatch):
 @pytest.fixture
 def session(data_root):
     """digits 0/1, 20 per class, pixel features, one set of diversity weights."""
-    session = h.initial_session(data_root, h.StartupChoice("digits", (0, 1), 20, steps=8))
+    session = h.initial_session(Workbench(data_root), h.StartupChoice("digits", (0, 1), 20, steps=8))
     assert session.weights, "the startup session computes one set of weights"
     return session
 
@@ -38,11 +39,11 @@ def wait_until_settled(data_root, timeout=90.0):
 def test_start_list_resume_delete(session, data_root):
     key = next(iter(session.weights))
     assert t.weights_choices(session) == [(f"DivW γ={session.weights[key].config.gamma:g} ({key})", key)]
-    message, table = t.start_training(session, "quick", "cpu", 3, 8, True, [key], data_root=data_root)
+    message, table = t.start_training(session, "quick", "cpu", 3, 8, True, [key], wb=Workbench(data_root))
     assert message.startswith("Started 2 run(s)") and len(table) == 2
     assert wait_until_settled(data_root) == ["finished", "finished"]
 
-    table, figure, grids, picker = t.list_runs(None, data_root=data_root)
+    table, figure, grids, picker = t.list_runs(None, wb=Workbench(data_root))
     by_weights = {row[3]: row for row in table}
     assert set(by_weights) == {"uniform", f"gamma={session.weights[key].config.gamma:g} (pixels)"}
     assert all(row[2] == "3/3" for row in table)
@@ -52,44 +53,45 @@ def test_start_list_resume_delete(session, data_root):
     divw = next(row[0] for row in table if row[3] != "uniform")
     np.testing.assert_allclose(np.load(data_root / "runs" / divw / "weights.npy"), session.weights[key].p)
     assert runs.read_config(data_root / "runs" / divw)["dataset"] == {"source": "digits", "classes": [0, 1],
-                                                                      "per_class": 20, "seed": 0}
+                                                                      "per_class": 20, "seed": 0,
+                                                                      "subfolders_as_classes": False}
 
-    *shown, picker_again, seen = t.poll_runs(table[0][0], None, data_root=data_root)  # first tick draws
+    *shown, picker_again, seen = t.poll_runs(table[0][0], None, wb=Workbench(data_root))  # first tick draws
     assert shown[0] == table and len(shown[1].data) == 4 and len(shown[2]) == 2
-    assert t.poll_runs(table[0][0], seen, data_root=data_root)[:4] == (gr.skip(),) * 4  # nothing changed
+    assert t.poll_runs(table[0][0], seen, wb=Workbench(data_root))[:4] == (gr.skip(),) * 4  # nothing changed
     runs.append_metrics(data_root / "runs" / divw, {"step": 4, "time": time.time(), "wdist": 0.1, "loss_g": 0.2})
-    assert t.poll_runs(table[0][0], seen, data_root=data_root)[4] != seen  # new metrics: drawn again
+    assert t.poll_runs(table[0][0], seen, wb=Workbench(data_root))[4] != seen  # new metrics: drawn again
 
     with pytest.raises(gr.Error, match="nothing to stop"):
-        t.stop_run(divw, data_root=data_root)
+        t.stop_run(divw, wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="finished"):
-        t.resume_run(divw, data_root=data_root)
+        t.resume_run(divw, wb=Workbench(data_root))
     runs.write_status(data_root / "runs" / divw, "interrupted", message="stopped at step 3")
-    assert t.resume_run(divw, data_root=data_root).startswith("Resuming")
+    assert t.resume_run(divw, wb=Workbench(data_root)).startswith("Resuming")
     assert wait_until_settled(data_root) == ["finished", "finished"]
     assert runs.read_status(data_root / "runs" / divw)["resumed_from"] == 3
 
     with pytest.raises(gr.Error, match="confirmation"):
-        t.delete_run(divw, False, data_root=data_root)
+        t.delete_run(divw, False, wb=Workbench(data_root))
     assert (data_root / "runs" / divw).exists()
-    assert t.delete_run(divw, True, data_root=data_root) == f"Deleted {divw}."
+    assert t.delete_run(divw, True, wb=Workbench(data_root)) == f"Deleted {divw}."
     assert [r["run_id"] for r in runs.list_runs(data_root)] == [r[0] for r in table if r[0] != divw]
 
 
 def test_bad_requests_change_nothing(session, data_root):
     with pytest.raises(gr.Error, match="Load a dataset"):
-        t.start_training(Session(), "quick", "cpu", 3, 8, True, [], data_root=data_root)
+        t.start_training(Session(), "quick", "cpu", 3, 8, True, [], wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="Choose the baseline"):
-        t.start_training(session, "quick", "cpu", 3, 8, False, [], data_root=data_root)
+        t.start_training(session, "quick", "cpu", 3, 8, False, [], wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="no longer in this session"):
-        t.start_training(session, "quick", "cpu", 3, 8, False, ["gone"], data_root=data_root)
+        t.start_training(session, "quick", "cpu", 3, 8, False, ["gone"], wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="at least 1"):
-        t.start_training(session, "quick", "cpu", 0, 8, True, [], data_root=data_root)
+        t.start_training(session, "quick", "cpu", 0, 8, True, [], wb=Workbench(data_root))
     for bad in ("../..", "", "nope"):
         with pytest.raises(gr.Error):
-            t.stop_run(bad, data_root=data_root)
+            t.stop_run(bad, wb=Workbench(data_root))
     assert runs.list_runs(data_root) == []
-    table, figure, grids, picker = t.list_runs(None, data_root=data_root)
+    table, figure, grids, picker = t.list_runs(None, wb=Workbench(data_root))
     assert (table, grids, picker["value"]) == ([], [], None)
     assert "No training runs yet" in figure.layout.annotations[0].text and not figure.data
     assert t.preset_defaults("paper") == (6000, 6000)
@@ -108,6 +110,6 @@ def test_weights_list_follows_the_session_and_keeps_ticks(session):
 def test_tab_builds(data_root):
     with gr.Blocks() as demo:
         with gr.Tab("Train"):
-            t.build_train_tab(gr.State(Session()), data_root)
+            t.build_train_tab(gr.State(Session()), Workbench(data_root))
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
     assert {"start_training", "list_runs", "stop_run", "resume_run", "delete_run"} <= names

@@ -17,10 +17,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.data.storage import atomic_write_bytes, fingerprint_arrays
+from core.data.cache import ArrayCache
+from core.data.storage import fingerprint_arrays
 
 PROMPT_TEMPLATE = "a photo of a {}."  # CLIP's standard zero-shot prompt
 PROBE_C = 10.0  # inverse L2 strength of the probe on standardised features: weak, so the probe is confident
+PROBE_ARRAYS = ("coef", "intercept", "classes")  # what fit_probe returns, and its cache entry holds
 
 
 class InceptionResult(NamedTuple):
@@ -89,19 +91,20 @@ def fit_probe(features_real: np.ndarray, labels_real: np.ndarray, cache_dir: str
     """Multinomial logistic regression on real features (n, d) with labels (n,).
 
     Returns coef (C, d), intercept (C,), classes (C,) — binary problems are expanded to two
-    rows (a zero row for the first class) so one softmax serves every case. Cached as npz
-    under `cache_dir` keyed by a fingerprint of features, labels and settings (no pickle).
+    rows (a zero row for the first class) so one softmax serves every case. Cached under
+    `cache_dir` as `probe_<key>.npz` + `.json` (`core.data.cache.ArrayCache`, no pickle), keyed by
+    a fingerprint of features, labels and settings; a damaged entry is refitted.
     """
     labels = np.asarray(labels_real, dtype=np.int64)
-    key = fingerprint_arrays(np.asarray(features_real, np.float32), labels, extra=f"logreg-C={PROBE_C}")
-    path = Path(cache_dir) / f"probe_{key}.npz" if cache_dir is not None else None
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as saved:
-            return saved["coef"], saved["intercept"], saved["classes"]
-    coef, intercept, classes = _train_probe(np.asarray(features_real, np.float64), labels)
-    if path is not None:
-        _save_npz(path, coef=coef, intercept=intercept, classes=classes)
-    return coef, intercept, classes
+    key = "probe_" + fingerprint_arrays(np.asarray(features_real, np.float32), labels, extra=f"logreg-C={PROBE_C}")
+    cache = ArrayCache(cache_dir, ".npz") if cache_dir is not None else None
+    saved = cache.load(key) if cache is not None else None
+    if saved is not None and set(saved) == set(PROBE_ARRAYS):
+        return tuple(saved[name] for name in PROBE_ARRAYS)
+    probe = _train_probe(np.asarray(features_real, np.float64), labels)
+    if cache is not None:
+        cache.save(key, dict(zip(PROBE_ARRAYS, probe)), {"probe": "logreg", "C": PROBE_C})
+    return probe
 
 
 def _train_probe(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,16 +135,19 @@ def probe_probabilities(features: np.ndarray, coef: np.ndarray, intercept: np.nd
 
 
 def inception_score(
+    features_real: np.ndarray | None,
     features_gen: np.ndarray,
-    features_real: np.ndarray | None = None,
     labels_real: np.ndarray | None = None,
     class_names: list[str] | None = None,
     clip: tuple[str, str] | None = None,
     cache_dir: str | Path | None = None,
     device: str | None = None,
 ) -> InceptionResult:
-    """IS of generated features, zero-shot CLIP when `clip=(model, pretrained)` and class names
-    are given and the model loads, else the probe on (features_real, labels_real)."""
+    """IS of generated features (m, d), real features (n, d) first as in every metric here.
+
+    Zero-shot CLIP when `clip=(model, pretrained)` and class names are given and the model loads,
+    else the probe fitted on (features_real, labels_real (n,)); features_real may be None when only
+    zero-shot CLIP is wanted."""
     if clip is not None and class_names:
         try:
             text, scale = clip_text_features(list(class_names), clip[0], clip[1], device)
@@ -159,11 +165,3 @@ def inception_score(
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())

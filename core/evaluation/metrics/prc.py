@@ -29,8 +29,8 @@ def precision_recall(
         raise ValueError(f"feature widths differ: real {real.shape[1]}, generated {gen.shape[1]}")
     if min(len(real), len(gen)) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} real and generated samples")
-    precision = manifold_coverage(gen, real, knn_radii(real, k, batch_size), batch_size)
-    recall = manifold_coverage(real, gen, knn_radii(gen, k, batch_size), batch_size)
+    precision = manifold_coverage(real, knn_radii(real, k, batch_size), gen, batch_size)
+    recall = manifold_coverage(gen, knn_radii(gen, k, batch_size), real, batch_size)
     return PrecisionRecall(precision=precision, recall=recall)
 
 
@@ -44,8 +44,11 @@ def knn_radii(features: np.ndarray, k: int = 3, batch_size: int = 4096) -> np.nd
     return radii
 
 
-def manifold_coverage(features_query: np.ndarray, features_ref: np.ndarray, radii_ref: np.ndarray, batch_size: int = 4096) -> float:
-    """Fraction of query rows within radii_ref[j] of some reference row j."""
+def manifold_coverage(
+    features_ref: np.ndarray, radii_ref: np.ndarray, features_query: np.ndarray, batch_size: int = 4096
+) -> float:
+    """Fraction of query rows (m, d) inside the reference manifold: within radii_ref[j] (n,) of some
+    reference row j (n, d). Precision: ref = real, query = generated; recall: the other way round."""
     inside = 0
     for start in range(0, len(features_query), batch_size):
         block = pairwise_distances(features_query[start : start + batch_size], features_ref)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from core.diversity.vendi import normalise_rows, vendi_score
-from core.diversity.weights import (WeightsConfig, _optimise_batch, _prepare_tensor, _results, load_result,
-                          optimise_weights, reduce_rank, save_result, sweep_gamma)
+from core.diversity.weights import (WeightsConfig, _optimise_batch, _prepare_tensor, _results, optimise_weights,
+                          reduce_rank, sweep_gamma)
 
 GAMMAS = (0.6, 0.8, 1.0)
 
@@ -167,15 +167,19 @@ def test_corrupted_cache_file_is_recomputed(tmp_path):
     again = sweep_gamma(X, [0.8], steps=10, cache_dir=tmp_path)[0.8]
     assert not again.extra.get("cache_hit")
     np.testing.assert_array_equal(again.p, first.p)
-    assert load_result(cached).extra["cache_hit"]  # rewritten whole
+    assert sweep_gamma(X, [0.8], steps=10, cache_dir=tmp_path)[0.8].extra["cache_hit"]  # rewritten whole
 
 
-def test_save_and_load_round_trip(tmp_path):
-    result = optimise_weights(np.random.default_rng(7).random((15, 4)), gamma=0.7, steps=5)
-    loaded = load_result(save_result(tmp_path / "r.npz", result))
+def test_cached_result_round_trips(tmp_path):
+    X = np.random.default_rng(7).random((15, 4))
+    result = sweep_gamma(X, [0.7], steps=5, cache_dir=tmp_path)[0.7]
+    loaded = sweep_gamma(X, [0.7], steps=5, cache_dir=tmp_path)[0.7]
+    assert loaded.extra["cache_hit"] and not result.extra.get("cache_hit")
     np.testing.assert_array_equal(loaded.p, result.p)
+    np.testing.assert_array_equal(loaded.log_weights, result.log_weights)
     assert loaded.history == result.history
     assert loaded.config == result.config
+    assert (loaded.vs_uniform, loaded.vs_final, loaded.stopped) == (result.vs_uniform, result.vs_final, False)
 
 
 def test_on_step_streams_and_should_stop_cancels():

@@ -87,7 +87,14 @@ def test_mean_ci_uses_student_t():
 def test_nearest_real_uses_cosine_similarity():
     real = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     gen = np.array([[2.0, 0.1], [0.1, 3.0], [0.2, 5.0], [1.0, 0.9]])
-    assert nearest_real(gen, real).tolist() == [0, 1, 1, 2]
+    assert nearest_real(real, gen).tolist() == [0, 1, 1, 2]
+
+
+def test_nearest_real_takes_real_then_generated_and_indexes_the_real_set():
+    real = np.random.default_rng(0).normal(size=(7, 4))
+    gen = 3.0 * real[[5, 0]]  # two generated rows, copies of real rows 5 and 0 up to scale
+    nearest = nearest_real(real, gen)
+    assert nearest.shape == (2,) and nearest.tolist() == [5, 0]
 
 
 

@@ -14,8 +14,10 @@ import torch
 from core import __version__
 from core.training import runs
 from core.cli import main
+from core.data.datasets import DatasetSpec
 from core.training.checkpoints import load_generator, read_checkpoint
 from core.training.config import TrainConfig
+from core.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ["--preset", "quick", "--batch-size", "16", "--device", "cpu", "--log-every", "2",
@@ -31,6 +33,13 @@ def one_thread(monkeypatch):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def in_runs_folder(data_root, monkeypatch):
+    """The CLI takes the user's paths: these tests run it from <data root>/runs/, where the studio lists runs."""
+    (data_root / "runs").mkdir()
+    monkeypatch.chdir(data_root / "runs")
 
 
 def train_cli(run_id, *args, steps=4):
@@ -49,7 +58,7 @@ def assert_same(a: dict, b: dict):
 
 def spawn_cli(data_root: Path, run_id: str, steps: int, *extra) -> subprocess.Popen:
     command = [sys.executable, "-m", "core", "train", "digits", *TINY, "--steps", str(steps),
-               "--run-dir", run_id, *extra]
+               "--run-dir", str(data_root / "runs" / run_id), *extra]
     env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root)}
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -179,8 +188,11 @@ def test_resume_refuses_changed_inputs(data_root, capsys):
 
 
 def test_two_simultaneous_starts_one_runs_one_waits(data_root):
-    first, second = (runs.launch_run(data_root / "runs" / name, ["digits", *TINY, "--steps", "100000"], data_root)
-                     for name in ("a", "b"))
+    bench = Workbench(data_root)
+    config = TrainConfig.preset("quick", steps=100000, batch_size=16, device="cpu", log_every=2, sample_every=2,
+                                checkpoint_every=2)
+    folders = [bench.create_run(DatasetSpec("digits"), None, config, run_dir=data_root / "runs" / name) for name in "ab"]
+    first, second = (runs.launch_run(folder, data_root) for folder in folders)
     states = lambda: sorted(r["state"] for r in runs.list_runs(data_root))  # noqa: E731
     try:
         wait_for(lambda: states() == ["queued", "running"] and all(

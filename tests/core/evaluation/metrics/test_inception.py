@@ -54,11 +54,18 @@ def test_probe_separates_blobs_and_is_cached_without_pickle(tmp_path):
 
 def test_inception_score_with_the_probe_records_its_source():
     features, labels = _two_blobs()
-    result = inception_score(features, features_real=features, labels_real=labels)
+    result = inception_score(features, features, labels)
     assert result.source == "classifier:logreg" and result.n_classes == 2
     assert result.score == pytest.approx(np.log(2), rel=0.05)
-    one_mode = inception_score(features[:100], features_real=features, labels_real=labels)
+
+
+def test_inception_score_takes_real_then_generated():
+    """Labelled real set (200 rows, two modes) first, a generated set of one mode (100 rows) second."""
+    features_real, labels_real = _two_blobs()
+    one_mode = inception_score(features_real, features_real[:100], labels_real)
     assert one_mode.score < 0.05
+    both_modes = inception_score(features_real, features_real[::2], labels_real)
+    assert both_modes.score == pytest.approx(np.log(2), rel=0.05)
 
 
 def test_unloadable_clip_falls_back_to_the_probe():
@@ -77,4 +84,4 @@ def test_zero_shot_picks_the_closest_prompt():
 
 def test_without_clip_or_labels_it_says_what_is_missing():
     with pytest.raises(ValueError, match="labelled real data"):
-        inception_score(np.zeros((4, 2)))
+        inception_score(None, np.zeros((4, 2)))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.evaluation.metrics.prc import knn_radii, precision_recall
+from core.evaluation.metrics.prc import knn_radii, manifold_coverage, precision_recall
 
 
 def test_tight_generated_cluster_inside_wide_real_set_has_high_precision_low_recall():
@@ -29,6 +29,15 @@ def test_identical_sets_have_full_precision_and_recall():
 def test_disjoint_sets_have_zero_precision_and_recall():
     rng = np.random.default_rng(3)
     assert precision_recall(rng.normal(0, 1, (200, 2)), rng.normal(100, 1, (200, 2))) == (0.0, 0.0)
+
+
+def test_manifold_coverage_takes_the_reference_set_first():
+    """A tight query cluster (40 rows) inside a wide reference set (300 rows) is covered; the wide set
+    is not covered by the tight one's manifold."""
+    rng = np.random.default_rng(5)
+    wide, tight = rng.normal(0, 1.0, (300, 2)), rng.normal(0, 0.05, (40, 2))
+    assert manifold_coverage(wide, knn_radii(wide), tight) == 1.0
+    assert manifold_coverage(tight, knn_radii(tight), wide) < 0.1
 
 
 def test_knn_radius_excludes_the_point_itself():

@@ -1,0 +1,424 @@
+"""The application layer: one method per user operation, shared by the studio, the CLI and the study.
+
+    wb = Workbench("data")                                     # the studio: paths confined to the root
+    wb = Workbench("data", confine=False)                      # the CLI: the user's own paths
+    ready = wb.prepare(DatasetSpec("digits"), EmbedConfig.parse("pixels"))
+    result = wb.weights(ready.features, WeightsConfig(gamma=0.8), on_progress=print)
+    view = wb.inspect(ready.dataset, result.p)
+    run_dir = wb.create_run(ready.spec, result.p, TrainConfig.preset("quick"), label="gamma=0.8 (pixels)")
+    wb.start_run(run_dir)                                      # a background process executes the folder
+
+Inputs and outputs are the typed configs (DatasetSpec, EmbedConfig, WeightsConfig, TrainConfig,
+EvalConfig, StudyConfig) and result objects; defaults live in those dataclasses only. Every long
+job takes `on_progress(Progress)` and `should_stop()` (core.jobs). Everything the workbench writes
+lives under its data root: caches, generated files, uploads and (by default) runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from core.data import storage
+from core.data.dataset import Dataset
+from core.data.datasets import DatasetSpec
+from core.data.embed import PIXELS, PRECOMPUTED, EmbedConfig, embed, embed_cached
+from core.diversity import inspect as weights_inspect
+from core.diversity.export import ExportMeta, export_weights, sampler_snippet
+from core.diversity.weights import WeightsConfig, WeightsResult, sweep_gamma
+from core.evaluation.evaluate import EvalConfig
+from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from core.training import runs
+from core.training.config import TrainConfig
+
+GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
+
+
+@dataclass
+class Prepared:
+    """A dataset loaded and embedded: what every later operation works on."""
+
+    spec: DatasetSpec
+    dataset: Dataset
+    features: np.ndarray  # (n, d) float32, rows L2-normalised
+    embedder: EmbedConfig
+    cache_hit: bool  # the features came from the embedding cache
+
+
+@dataclass
+class Inspection:
+    """What a set of weights does to its dataset (the Inspect tab, `inspect`)."""
+
+    top: np.ndarray  # (k,) indices of the most favoured examples, highest first
+    bottom: np.ndarray  # (k,) indices of the least favoured examples, lowest first
+    relative: np.ndarray  # (n,) n·p: 1.0 = the uniform share
+    histogram: tuple[np.ndarray, np.ndarray]  # counts (bins,), log2 edges (bins + 1,) of n·p
+    class_names: list[str] | None  # names of class_mass.classes, None without labels
+    class_mass: weights_inspect.ClassMass | None  # mass per class, uniform vs weighted
+    summary: dict  # weight_summary(p, batch_size) + entropy, entropy_uniform
+
+
+@dataclass
+class MapLayout:
+    """A 2-D map of (a fixed sample of) the embeddings."""
+
+    indices: np.ndarray  # (m,) the examples drawn, a sample independent of the weights
+    coords: np.ndarray  # (m, 2) float32; row j is example indices[j]
+    method: str  # "umap" or "pca"
+    note: str  # for people, e.g. why PCA is shown while UMAP compiles
+
+
+@dataclass
+class Coverage:
+    """Generated samples of runs on one dataset, placed on the data's map (the Compare tab)."""
+
+    real_xy: np.ndarray  # (n, 2) the training data on the map
+    gen_xy: dict[str, np.ndarray]  # model label -> (m, 2) its samples on the same map
+    method: str  # "UMAP" or "PCA"
+    classes: list[str] | None  # class names, None without labels
+    mass: dict[str, np.ndarray] | None  # "data", "target", each model -> share of mass per class
+    nearest: list[tuple[str, np.ndarray, int]]  # (model, generated image, index of nearest training image)
+
+
+@dataclass
+class ExportFiles:
+    csv: Path
+    npy: Path
+    json: Path
+    snippet: str  # a PyTorch WeightedRandomSampler snippet reading the .npy
+
+
+def class_names_of(dataset: Dataset, classes) -> list[str]:
+    """Display names of class ids (the dataset's names when it has them)."""
+    names = dataset.class_names
+    return [names[int(c)] if names and int(c) < len(names) else str(int(c)) for c in classes]
+
+
+def label_names(dataset: Dataset, indices) -> list[str]:
+    """The class name of each example in `indices` ("unlabelled" without labels)."""
+    if dataset.labels is None:
+        return ["unlabelled"] * len(indices)
+    return class_names_of(dataset, [dataset.labels[i] for i in indices])
+
+
+class Workbench:
+    """User-level operations over one data root. Holds no per-user state: the studio keeps each
+    session's dataset and weights itself, so one workbench serves every visitor."""
+
+    def __init__(self, data_root=None, confine: bool = True):
+        self.data_root = Path(data_root).expanduser().resolve() if data_root else storage.default_data_root()
+        self.confine = confine  # True: paths from the web page stay under the data root
+
+    # --- places ---------------------------------------------------------------------------------
+
+    def cache_dir(self, kind: str) -> Path:
+        return self.data_root / "cache" / kind
+
+    def generated_dir(self) -> Path:
+        return self.data_root / GENERATED_DIR
+
+    def runs_root(self) -> Path:
+        return runs.runs_root(self.data_root)
+
+    def user_path(self, path) -> Path:
+        """A path a user named: under the data root when confined, else as given (relative: cwd)."""
+        if self.confine:
+            return storage.resolve_under(self.data_root, path)
+        return Path(path).expanduser().resolve()
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def load(self, spec: DatasetSpec) -> Dataset:
+        return spec.load(self.data_root, confine=self.confine)
+
+    def embed(self, dataset: Dataset, embedder: EmbedConfig, on_progress: OnProgress = None,
+              should_stop: ShouldStop = None, use_cache: bool = True) -> tuple[np.ndarray, bool]:
+        """-> (features (n, d) float32 rows L2-normalised, cache hit). Stopping raises JobStopped."""
+        from core.data.embed import EmbedCancelled
+
+        report = reporter(on_progress, "embed", len(dataset))
+        progress = lambda done, total: report(done, f"embedding {done:,}/{total:,} images", total)  # noqa: E731
+        try:
+            if not use_cache:
+                return embed(dataset, embedder.model, embedder.pretrained, embedder.device, embedder.batch_size,
+                             progress, should_stop, embedder.image_size), False
+            return embed_cached(dataset, embedder, self.cache_dir("embeddings"), progress, should_stop)
+        except EmbedCancelled:
+            raise JobStopped("embedding stopped") from None
+
+    def prepare(self, spec: DatasetSpec, embedder: EmbedConfig, on_progress: OnProgress = None,
+                should_stop: ShouldStop = None) -> Prepared:
+        """Load and embed: the Dataset tab's Load button, `embed`, each subset of the study."""
+        dataset = self.load(spec)
+        features, hit = self.embed(dataset, embedder, on_progress, should_stop)
+        return Prepared(spec, dataset, features, embedder, hit)
+
+    # --- weights --------------------------------------------------------------------------------
+
+    def weights(self, features, config: WeightsConfig = WeightsConfig(), on_progress: OnProgress = None,
+                should_stop: ShouldStop = None) -> WeightsResult:
+        """Diversity weights for one γ (Algorithm 1), cached on disk. A stopped run comes back with
+        `stopped=True` and is not cached."""
+        return self.sweep(features, [config.gamma], config, on_progress, should_stop)[float(config.gamma)]
+
+    def sweep(self, features, gammas, config: WeightsConfig = WeightsConfig(), on_progress: OnProgress = None,
+              should_stop: ShouldStop = None) -> dict[float, WeightsResult]:
+        """Diversity weights for several γ in one batched run (config gives everything but γ)."""
+        gammas = [float(g) for g in gammas]
+        report = reporter(on_progress, "weights" if len(gammas) == 1 else "sweep", config.steps)
+
+        def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
+            report(row["step"], f"step {row['step']}/{config.steps}", **row)
+
+        settings = {k: v for k, v in asdict(config).items() if k != "gamma"}
+        return sweep_gamma(features, gammas, cache_dir=self.cache_dir("weights"), on_step=on_step,
+                           should_stop=should_stop, **settings)
+
+    def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
+        if k < 1 or batch_size < 1:
+            raise ValueError("the number of examples and the batch size must be at least 1")
+        top, bottom = weights_inspect.top_bottom_indices(p, k)
+        mass, names = None, None
+        if dataset.labels is not None:
+            mass = weights_inspect.class_mass(p, dataset.labels)
+            names = class_names_of(dataset, mass.classes)
+        summary = weights_inspect.weight_summary(p, batch_size)
+        return Inspection(top, bottom, weights_inspect.relative_weights(p), weights_inspect.weight_histogram(p, log2=True),
+                          names, mass, summary)
+
+    def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64) -> ExportFiles:
+        """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed
+        by everything the weights depend on (dataset, embedder, full config): sessions never share one."""
+        config = {k: v for k, v in asdict(result.config).items() if k != "device"}
+        key = hashlib.sha256(json.dumps([dataset.fingerprint, embedder, config], sort_keys=True).encode()).hexdigest()[:12]
+        meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
+                          config=config, vs_uniform=float(result.vs_uniform), vs_weighted=float(result.vs_final))
+        paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
+                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}")
+        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+
+    def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:
+        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP once it
+        needs no compile wait, else PCA with a note. The sample does not depend on the weights."""
+        from core.data import projection
+
+        if max_points < 2:
+            raise ValueError("draw at least 2 dots")
+        if method not in ("auto", "umap", "pca"):
+            raise ValueError("the map method must be UMAP or PCA")
+        indices = projection.display_sample(len(features), max_points)
+        sample, cache = features[indices], self.cache_dir("umap")
+        note = ""
+        if method == "auto":
+            ready = projection.is_warm() or projection.has_cached(sample, projection.ProjectionConfig(), cache)
+            method = "umap" if ready else "pca"
+            if not ready:
+                note = ("UMAP is still being prepared in the background (its first use compiles code, about a "
+                        "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
+        coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache)
+        return MapLayout(indices, coords, method, note)
+
+    def warm_up_maps(self, features: np.ndarray | None, max_points: int = 3000) -> None:
+        """Compile UMAP (and lay out these features, cached) on a background thread."""
+        from core.data import projection
+
+        sample = None if features is None else features[projection.display_sample(len(features), max_points)]
+        projection.start_warmup(sample, self.cache_dir("umap"))
+
+    # --- training runs --------------------------------------------------------------------------
+
+    def new_run_dir(self, name: str) -> Path:
+        """A fresh folder <runs>/<name>-<time stamp>[-i] (created)."""
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", Path(str(name)).stem).strip("-").lower()[:48] or "run"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for attempt in range(1000):
+            run_dir = self.runs_root() / (f"{slug}-{stamp}" + (f"-{attempt}" if attempt else ""))
+            try:
+                run_dir.mkdir(parents=True)
+                return run_dir
+            except FileExistsError:
+                continue
+        raise ValueError("could not find a free run name")
+
+    def create_run(self, spec: DatasetSpec, p: np.ndarray | None, config: TrainConfig, label: str = "",
+                   preset: str | None = None, run_dir=None, name: str | None = None,
+                   dataset: Dataset | None = None, reuse: bool = False) -> Path:
+        """Write a run folder once: config.json (the TrainConfig, the dataset spec and fingerprint, the
+        weights' fingerprint and label) and weights.npy. p None = uniform (the baseline).
+
+        run_dir: default a new folder <data root>/runs/<name>-<time stamp>. reuse: a folder that already holds
+        the same run (same data, weights and settings) is kept as it is (the study's resume);
+        otherwise an existing run is refused.
+        """
+        from core.devices import resolve_device
+
+        config = config.validate()
+        resolve_device(config.device)  # a missing GPU is refused now, not in the background
+        dataset = dataset if dataset is not None else self.load(spec)
+        p = runs.sampling_probabilities(p, len(dataset))
+        label = label or ("uniform" if np.ptp(p) == 0 else "weights")
+        record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset)
+        record["image_shape"] = list(dataset.images.shape[1:])
+        if run_dir is None:
+            run_dir = self.new_run_dir(name or f"{Path(spec.source).name}-{'baseline' if label == 'uniform' else label}")
+        run_dir = Path(run_dir)
+        if (run_dir / "config.json").exists():
+            if not reuse:
+                raise ValueError(f"{run_dir} already holds a run: resume it, or choose another run folder")
+            runs.check_resume(runs.read_config(run_dir), record)
+            return run_dir
+        runs.create_run(run_dir, record, p)
+        runs.write_status(run_dir, "created", step=0, steps=config.steps, message="created")
+        return run_dir
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run listed under <data root>/runs/ (names from the web page stay there)."""
+        if not run_id or not str(run_id).strip():
+            raise ValueError("choose a run first")
+        root = self.runs_root()
+        path = storage.resolve_under(root, root / str(run_id))
+        if path == root.resolve() or not (path / "status.json").exists():
+            raise ValueError(f"there is no run {run_id!r}")
+        return path
+
+    def start_run(self, run_dir) -> None:
+        """Execute a created (or interrupted) run folder in a background process: closing the
+        studio or the browser does not stop it."""
+        runs.launch_run(Path(run_dir), self.data_root)
+
+    def execute_run(self, run_dir, queue: bool = True, overrides: dict | None = None,
+                    on_progress: OnProgress = None, should_stop: ShouldStop = None) -> str:
+        """Carry out a run folder in this process (the CLI, the study); -> final state."""
+        from core.training.execution import execute
+
+        return execute(Path(run_dir), self.data_root, queue=queue, overrides=overrides, on_progress=on_progress,
+                       should_stop=should_stop)
+
+    def list_runs(self) -> list[dict]:
+        return runs.list_runs(self.data_root)
+
+    def stop_run(self, run_dir) -> None:
+        """Ask a queued or running run to checkpoint and exit."""
+        state = runs.refresh_status(run_dir).get("state")
+        if state not in runs.ACTIVE_STATES:
+            raise ValueError(f"run {Path(run_dir).name} is {state}: nothing to stop")
+        runs.request_stop(run_dir)
+
+    def resume_run(self, run_dir) -> None:
+        """Continue an interrupted or failed run from its last good checkpoint, in the background."""
+        status = runs.refresh_status(run_dir)
+        state = status.get("state")
+        if state in runs.ACTIVE_STATES:
+            raise ValueError(f"run {Path(run_dir).name} is already {state}")
+        if state == "finished":
+            raise ValueError(f"run {Path(run_dir).name} has finished all its steps")
+        if not (Path(run_dir) / "config.json").exists():
+            raise ValueError(f"run {Path(run_dir).name} was never created completely; start a new run instead")
+        self.start_run(run_dir)
+
+    def delete_run(self, run_dir) -> None:
+        runs.delete_run(Path(run_dir))
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def run_dataset(self, run_dir) -> Dataset:
+        """The dataset a run trained on, rebuilt from its spec and checked against its fingerprint."""
+        from core.evaluation.evaluate import run_dataset
+
+        return run_dataset(Path(run_dir), self.data_root)
+
+    def real_features(self, dataset: Dataset, config: EvalConfig, on_progress: OnProgress = None,
+                      should_stop: ShouldStop = None) -> np.ndarray:
+        """The real data's features for the metrics, through the embedding cache shared with the weights."""
+        embedder = EmbedConfig(model=config.embedder, pretrained=config.pretrained, device=config.device)
+        return self.embed(dataset, embedder, on_progress, should_stop)[0]
+
+    def evaluate(self, run_dirs, config: EvalConfig = EvalConfig(), p_target: np.ndarray | None = None,
+                 on_progress: OnProgress = None, should_stop: ShouldStop = None) -> list[dict]:
+        """Sample and score each run (VS, FID, wFID, P/R, IS, KID) into its eval.json.
+
+        Runs on the same data share one embedding of it. wFID targets `p_target`, else each run's
+        own weights (uniform for a baseline)."""
+        from core.evaluation.evaluate import evaluate_run
+
+        run_dirs = [Path(d) for d in run_dirs]
+        report = reporter(on_progress, "evaluate", len(run_dirs))
+        results, shared = [], {}
+        for index, run_dir in enumerate(run_dirs):
+            if stopped(should_stop):
+                raise JobStopped(f"evaluation stopped after {index} of {len(run_dirs)} runs")
+            report(index, f"evaluating {run_dir.name} ({index + 1}/{len(run_dirs)})")
+            dataset = self.run_dataset(run_dir)
+            if dataset.fingerprint not in shared:
+                shared[dataset.fingerprint] = self.real_features(dataset, config)
+            results.append(evaluate_run(run_dir, config, dataset, p_target, shared[dataset.fingerprint],
+                                        self.data_root, self.data_root / "cache"))
+        report(len(run_dirs), "evaluated")
+        return results
+
+    def coverage(self, run_dirs, config: EvalConfig, p_target: np.ndarray | None = None, samples: int = 300,
+                 nearest_shown: int = 4) -> Coverage:
+        """Where each run's samples fall on the map of its training data, the mass per class they get
+        (labelled by nearest training image) and their nearest training images (memorisation check).
+        Every run must have trained on the same data; seeds of one model are pooled."""
+        from core.data import projection
+        from core.devices import resolve_device
+        from core.evaluation import compare
+        from core.evaluation.evaluate import embed_images, generate_images, nearest_real
+        from core.training.checkpoints import load_generator
+
+        run_dirs = [Path(d) for d in run_dirs]
+        dataset = self.run_dataset(run_dirs[0])
+        features_real = self.real_features(dataset, config)
+        images, features = {}, {}
+        for run_dir in run_dirs:
+            label = compare.run_label(run_dir)
+            generator = load_generator(run_dir, resolve_device(config.device))
+            sample = generate_images(generator, samples, seed=config.seed + 1)
+            embedded = embed_images(sample, config)
+            images[label] = np.concatenate([images[label], sample]) if label in images else sample
+            features[label] = np.concatenate([features[label], embedded]) if label in features else embedded
+        real_xy, gen_xy, method = compare.shared_map(features_real, features, "umap" if projection.is_warm() else "pca")
+        classes, mass = None, None
+        if dataset.labels is not None:
+            ids, mass = compare.class_mass_rows(dataset.labels, p_target, features_real, features)
+            classes = class_names_of(dataset, ids)
+        nearest = []
+        for label, sample in images.items():
+            found = nearest_real(features_real, features[label][:nearest_shown])
+            nearest += [(label, image, int(index)) for image, index in zip(sample[:nearest_shown], found)]
+        return Coverage(real_xy, gen_xy, method, classes, mass, nearest)
+
+    def compare(self, run_dirs) -> list[dict]:
+        """The saved evaluations of runs (eval.json), each with its model label: files only, quick."""
+        from core.evaluation.compare import load_evaluations
+
+        return load_evaluations([Path(d) for d in run_dirs])
+
+    def comparable_runs(self) -> list[dict]:
+        from core.evaluation.compare import comparable_runs
+
+        return comparable_runs(self.data_root)
+
+    # --- the study ------------------------------------------------------------------------------
+
+    def study(self, config, out, on_progress: OnProgress = None, should_stop: ShouldStop = None) -> dict:
+        """The paper's study (core.evaluation.study) through this workbench's own operations."""
+        from core.evaluation.study import run_study
+
+        return run_study(config, Path(out), self, on_progress=on_progress, should_stop=should_stop)
+
+
+def eval_config_for(embedder: EmbedConfig | str, **settings) -> EvalConfig:
+    """Metrics on the features the weights were computed with ('precomputed' has no embedder for
+    generated images: pixels then)."""
+    embedder = EmbedConfig.parse(embedder) if isinstance(embedder, str) else embedder
+    if embedder.model in (PIXELS, PRECOMPUTED):
+        return replace(EvalConfig(embedder=PIXELS, pretrained=""), **settings)
+    return replace(EvalConfig(embedder=embedder.model, pretrained=embedder.pretrained), **settings)
