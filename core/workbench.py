@@ -36,6 +36,13 @@ from core.evaluation.evaluate import EvalConfig
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.training import runs
 from core.training.config import TrainConfig
+from core.data import projection
+from core.data.embed import EmbedCancelled
+from core.devices import resolve_device
+from core.evaluation import compare
+from core.evaluation.compare import comparable_runs, load_evaluations
+from core.evaluation.evaluate import embed_images, evaluate_run, generate_images, nearest_real, run_dataset
+from core.evaluation.study import run_study
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
 
@@ -140,8 +147,6 @@ class Workbench:
     def embed(self, dataset: Dataset, embedder: EmbedConfig, on_progress: OnProgress = None,
               should_stop: ShouldStop = None, use_cache: bool = True) -> tuple[np.ndarray, bool]:
         """-> (features (n, d) float32 rows L2-normalised, cache hit). Stopping raises JobStopped."""
-        from core.data.embed import EmbedCancelled
-
         report = reporter(on_progress, "embed", len(dataset))
         progress = lambda done, total: report(done, f"embedding {done:,}/{total:,} images", total)  # noqa: E731
         try:
@@ -206,8 +211,6 @@ class Workbench:
     def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:
         """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP once it
         needs no compile wait, else PCA with a note. The sample does not depend on the weights."""
-        from core.data import projection
-
         if max_points < 2:
             raise ValueError("draw at least 2 dots")
         if method not in ("auto", "umap", "pca"):
@@ -226,8 +229,6 @@ class Workbench:
 
     def warm_up_maps(self, features: np.ndarray | None, max_points: int = 3000) -> None:
         """Compile UMAP (and lay out these features, cached) on a background thread."""
-        from core.data import projection
-
         sample = None if features is None else features[projection.display_sample(len(features), max_points)]
         projection.start_warmup(sample, self.cache_dir("umap"))
 
@@ -256,8 +257,6 @@ class Workbench:
         the same run (same data, weights and settings) is kept as it is (the study's resume);
         otherwise an existing run is refused.
         """
-        from core.devices import resolve_device
-
         config = config.validate()
         resolve_device(config.device)  # a missing GPU is refused now, not in the background
         dataset = dataset if dataset is not None else self.load(spec)
@@ -329,8 +328,6 @@ class Workbench:
 
     def run_dataset(self, run_dir) -> Dataset:
         """The dataset a run trained on, rebuilt from its spec and checked against its fingerprint."""
-        from core.evaluation.evaluate import run_dataset
-
         return run_dataset(Path(run_dir), self.data_root)
 
     def real_features(self, dataset: Dataset, config: EvalConfig, on_progress: OnProgress = None,
@@ -345,8 +342,6 @@ class Workbench:
 
         Runs on the same data share one embedding of it. wFID targets `p_target`, else each run's
         own weights (uniform for a baseline)."""
-        from core.evaluation.evaluate import evaluate_run
-
         run_dirs = [Path(d) for d in run_dirs]
         report = reporter(on_progress, "evaluate", len(run_dirs))
         results, shared = [], {}
@@ -367,10 +362,6 @@ class Workbench:
         """Where each run's samples fall on the map of its training data, the mass per class they get
         (labelled by nearest training image) and their nearest training images (memorisation check).
         Every run must have trained on the same data; seeds of one model are pooled."""
-        from core.data import projection
-        from core.devices import resolve_device
-        from core.evaluation import compare
-        from core.evaluation.evaluate import embed_images, generate_images, nearest_real
         from core.training.checkpoints import load_generator
 
         run_dirs = [Path(d) for d in run_dirs]
@@ -397,21 +388,15 @@ class Workbench:
 
     def compare(self, run_dirs) -> list[dict]:
         """The saved evaluations of runs (eval.json), each with its model label: files only, quick."""
-        from core.evaluation.compare import load_evaluations
-
         return load_evaluations([Path(d) for d in run_dirs])
 
     def comparable_runs(self) -> list[dict]:
-        from core.evaluation.compare import comparable_runs
-
         return comparable_runs(self.data_root)
 
     # --- the study ------------------------------------------------------------------------------
 
     def study(self, config, out, on_progress: OnProgress = None, should_stop: ShouldStop = None) -> dict:
         """The paper's study (core.evaluation.study) through this workbench's own operations."""
-        from core.evaluation.study import run_study
-
         return run_study(config, Path(out), self, on_progress=on_progress, should_stop=should_stop)
 
 

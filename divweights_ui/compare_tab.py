@@ -20,6 +20,7 @@ from core.workbench import Workbench, eval_config_for
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
 from divweights_ui.streaming import stream, user_error
+from core.training.runs import read_config
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
@@ -160,8 +161,6 @@ def _eval_config(session, n_samples) -> EvalConfig:
 
 
 def _fingerprint(run_dir: Path) -> str | None:
-    from core.training.runs import read_config
-
     return read_config(run_dir).get("dataset_fingerprint")
 
 

@@ -24,6 +24,7 @@ from divweights_ui.common import (MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, Startu
                                   parse_classes, require_weights, weights_key)
 from divweights_ui.session import Session
 from divweights_ui.streaming import stream, user_error
+from core.data.embed import resolve_weights
 
 # ----------------------------------------------------------------------------- dataset
 
@@ -37,8 +38,6 @@ def default_choice(data_root: Path) -> StartupChoice:
 
 def clip_if_cached(choice: StartupChoice) -> StartupChoice:
     """The paper's CLIP ViT-L/14 when its weights are cached locally (no download at start)."""
-    from core.data.embed import resolve_weights
-
     try:
         model, pretrained = PAPER_EMBEDDER.split("/")
         checkpoint, _ = resolve_weights(model, pretrained)

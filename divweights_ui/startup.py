@@ -17,6 +17,7 @@ from core.workbench import Workbench
 from divweights_ui.common import StartupChoice
 from divweights_ui.handlers import clip_if_cached, initial_session
 from divweights_ui.session import Session
+from divweights_ui.handlers import notices_markdown
 
 WAIT_POLL_S = 0.5  # how often a waiting page is told the progress
 
@@ -94,8 +95,6 @@ def adopt_start(session: Session, *, start: StartSet):
     then give this visitor their copy, unless they loaded a dataset of their own meanwhile.
     -> (session, notice markdown, embedder shown)."""
     import gradio as gr
-
-    from divweights_ui.handlers import notices_markdown
 
     while not start.wait(WAIT_POLL_S):
         yield session, start.status_markdown(), gr.skip()

@@ -22,6 +22,7 @@ from core.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
 from divweights_ui.streaming import user_error
+from core.devices import cuda_available
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
@@ -65,8 +66,6 @@ def preset_defaults(preset: str) -> tuple[int, int]:
 
 
 def device_choices() -> list[str]:
-    from core.devices import cuda_available
-
     return ["cuda", "cpu"] if cuda_available() else ["cpu"]
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from core.data.datasets import BUILTINS, DatasetSpec
 from core.jobs import Progress
+from core.data.storage import default_data_root
+from core.workbench import Workbench
 
 
 class UserError(Exception):
@@ -20,9 +22,6 @@ class UserError(Exception):
 
 def workbench():
     """The command line's workbench: the default data root, the user's own paths."""
-    from core.data.storage import default_data_root
-    from core.workbench import Workbench
-
     return Workbench(default_data_root(), confine=False)
 
 

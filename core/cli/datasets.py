@@ -6,6 +6,8 @@ import argparse
 import json
 
 import numpy as np
+from core.cli.common import dataset_spec, workbench
+from core.data.datasets import list_builtins
 
 
 def add_parser(subparsers) -> None:
@@ -21,9 +23,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.cli.common import dataset_spec, workbench
-    from core.data.datasets import list_builtins
-
     wb = workbench()
     if args.source is None:
         rows = list_builtins(wb.data_root)

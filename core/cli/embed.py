@@ -7,11 +7,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
+from core import __version__
+from core.data import storage
+from core.data.embed import EmbedConfig
 
 
 def add_parser(subparsers) -> None:
-    from core.data.embed import EmbedConfig
-
     defaults = EmbedConfig()
     parser = subparsers.add_parser(
         "embed", help="embed a dataset (CLIP or pixels) and save (N, d) float32 features",
@@ -52,8 +53,6 @@ def output_paths(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data.embed import EmbedConfig
-
     check_positive(args, ("per_class", "batch_size", "image_size"))
     paths = output_paths(args)
     wb = workbench()
@@ -71,9 +70,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_outputs(paths: dict[str, Path], features, dataset, config, cache_hit: bool) -> None:
-    from core import __version__
-    from core.data import storage
-
     storage.atomic_save_npy(paths["features"], features)
     if "labels" in paths:
         storage.atomic_save_npy(paths["labels"], dataset.labels)

@@ -14,11 +14,13 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from core.cli.common import UserError, check_positive, user_path, workbench
+from core.data.embed import EmbedConfig
+from core.data.storage import load_npy
+from core.devices import resolve_device
+from core.evaluation.evaluate import EvalConfig, METRICS
 
 
 def add_parser(subparsers) -> None:
-    from core.evaluation.evaluate import EvalConfig
-
     defaults = EvalConfig()
     parser = subparsers.add_parser("evaluate", help="score trained runs: VS, FID, weighted FID, precision/recall, IS, KID",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,9 +38,6 @@ def add_parser(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from core.data.embed import EmbedConfig
-    from core.evaluation.evaluate import EvalConfig
-
     check_positive(args, ("n_samples", "kid_subsets", "kid_subset_size", "batch_size"))
     embedder = EmbedConfig.parse(args.embedder)
     names = {f.name for f in fields(EvalConfig)} - {"embedder", "pretrained"}
@@ -59,10 +58,6 @@ def resolve_runs(runs_root: Path, names: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data.storage import load_npy
-    from core.devices import resolve_device
-    from core.evaluation.evaluate import METRICS
-
     wb = workbench()
     config = config_from_args(args)
     resolve_device(config.device)  # a missing GPU is one error line, before the table starts

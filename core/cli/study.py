@@ -9,6 +9,9 @@ from pathlib import Path
 
 from core.cli.common import ProgressBar, UserError, user_path, workbench
 from core.data.datasets import BUILTINS
+from core.data.embed import EmbedConfig
+from core.evaluation.study import subset_spec
+from core.evaluation.study_plan import StudyConfig
 
 
 def add_parser(subparsers) -> None:
@@ -51,9 +54,6 @@ def parse_gammas(text: str) -> tuple[float, ...]:
 
 
 def config_from_args(args: argparse.Namespace):
-    from core.data.embed import EmbedConfig
-    from core.evaluation.study_plan import StudyConfig
-
     config = StudyConfig.quick() if args.quick else StudyConfig()
     overrides = {"dataset": args.dataset, "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
                  "per_class": args.per_class, "embedder": args.embedder, "n_samples": args.n_samples, "device": args.device,
@@ -72,8 +72,6 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.evaluation.study import subset_spec
-
     config = config_from_args(args)
     wb = workbench()
     name = Path(config.dataset).name + ("-quick" if args.quick else "")

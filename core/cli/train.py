@@ -18,6 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
+from core.data.embed import EmbedConfig
+from core.data.storage import load_npy
+from core.diversity.weights import WeightsConfig
+from core.training import runs
+from core.training.config import TrainConfig
 
 
 def add_parser(subparsers) -> None:
@@ -52,8 +57,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.training import runs
-
     wb = workbench()
     run_dir = user_path(args.run_dir)
     existing = (run_dir / "config.json").exists()
@@ -87,8 +90,6 @@ def create(wb, args: argparse.Namespace, run_dir: Path) -> Path:
 def train_config(args: argparse.Namespace):
     from dataclasses import fields
 
-    from core.training.config import TrainConfig
-
     values = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.train_seed, "log_every": args.log_every,
               "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every, "device": args.device}
     values |= {"bf16": True} if args.bf16 else {}
@@ -107,16 +108,11 @@ def weights_from_args(wb, args: argparse.Namespace, dataset) -> tuple[np.ndarray
 
 
 def weights_file(text: str) -> np.ndarray:
-    from core.data.storage import load_npy
-
     p = load_npy(user_path(text))
     return p.reshape(-1) if p.ndim == 2 and 1 in p.shape else p
 
 
 def diversity_weights(wb, dataset, gamma: float, embedder: str) -> tuple[np.ndarray, str]:
-    from core.data.embed import EmbedConfig
-    from core.diversity.weights import WeightsConfig
-
     if not 0.0 <= gamma <= 1.0:
         raise UserError(f"--gamma must lie in [0, 1] (got {gamma})")
     config = EmbedConfig.parse(embedder)

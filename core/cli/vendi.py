@@ -1,6 +1,10 @@
 """`python -m core vendi FEATURES.npy [--weights P.npy] [--q 1]`: print the (weighted) Vendi Score."""
 
 from __future__ import annotations
+from core.cli.common import user_path
+from core.cli.weights import load_features
+from core.data.storage import load_npy
+from core.diversity.vendi import vendi_score
 
 
 def add_parser(subparsers) -> None:
@@ -12,11 +16,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from core.cli.common import user_path
-    from core.cli.weights import load_features
-    from core.data.storage import load_npy
-    from core.diversity.vendi import vendi_score
-
     features = load_features(args.features)
     p = None if args.weights is None else load_npy(user_path(args.weights))
     print(f"{vendi_score(features, p=p, q=args.q):.6f}")

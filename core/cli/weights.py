@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from core.cli.common import UserError, user_path, workbench
 from core.diversity.weights import WeightsConfig
+from core.data.storage import atomic_save_npy, load_npy
+from core.devices import resolve_device
+from core.diversity.vendi import normalise_rows
 
 
 def add_parser(subparsers) -> None:
@@ -23,9 +26,6 @@ def load_features(path: str):
     """(n, d) numeric array from .npy; a clear error for anything else."""
     import numpy as np
 
-    from core.data.storage import load_npy
-    from core.diversity.vendi import normalise_rows
-
     features = load_npy(user_path(path))
     if features.ndim != 2:
         raise UserError(f"{path}: features must be a 2-D array (n, d); got shape {features.shape}")
@@ -41,9 +41,6 @@ def print_row(row: dict) -> None:
 
 def run(args) -> int:
     import numpy as np
-
-    from core.data.storage import atomic_save_npy
-    from core.devices import resolve_device
 
     features = load_features(args.features)
     out = user_path(args.out)

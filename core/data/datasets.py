@@ -18,6 +18,7 @@ import numpy as np
 from core.data import storage
 from core.data import ingest
 from core.data.dataset import Dataset, make_dataset
+from core.data.network import host_reachable
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -114,8 +115,6 @@ def _stamp(*paths: Path) -> tuple:
 
 
 def _online(host: str = "ossci-datasets.s3.amazonaws.com", timeout: float = 2.0) -> bool:
-    from core.data.network import host_reachable
-
     return host_reachable(host, timeout)
 
 

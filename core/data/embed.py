@@ -22,6 +22,8 @@ import numpy as np
 from core.data import storage
 from core.data.cache import ArrayCache
 from core.devices import resolve_device
+from core import __version__
+from core.data.network import host_reachable
 
 CACHE_VERSION = 1  # bump when preprocessing or the cache layout changes
 PREPROCESSING = "pil-bicubic-antialias/shortest-side/center-crop/grey-to-rgb/model-mean-std"
@@ -200,8 +202,6 @@ def _cached_features(entry: dict | None, n: int) -> np.ndarray | None:
 
 
 def _cache_meta(features: np.ndarray, dataset, config: EmbedConfig) -> dict:
-    from core import __version__
-
     return {"shape": list(features.shape), "dtype": "float32", "config": asdict(config), "dataset": dataset.name,
             "fingerprint": dataset.fingerprint, "preprocessing": PREPROCESSING, "cache_version": CACHE_VERSION,
             "divweights": __version__}
@@ -209,8 +209,6 @@ def _cache_meta(features: np.ndarray, dataset, config: EmbedConfig) -> dict:
 
 def weights_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
     """False when offline mode is asked for or `host` cannot be reached within `timeout` seconds."""
-    from core.data.network import host_reachable
-
     return host_reachable(host, timeout)
 
 

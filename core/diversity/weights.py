@@ -29,6 +29,8 @@ import numpy as np
 from core.data.cache import ArrayCache
 from core.devices import resolve_device
 from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows
+from core.data.storage import fingerprint_arrays
+from core.diversity.vendi import score_from_eigenvalues
 
 
 @dataclass
@@ -240,8 +242,6 @@ def _prepare_tensor(features, dtype, device):
 
 def _vs_of(F, p) -> float:
     """VS of one probability vector (n,) on the reduced features, computed where F is."""
-    from core.diversity.vendi import score_from_eigenvalues
-
     p = np.asarray(p, dtype=F.dtype) if isinstance(F, np.ndarray) else F.new_tensor(p)
     return score_from_eigenvalues(_to_numpy(_xp(F).linalg.eigvalsh(_weighted_gram(F, p))).astype(np.float64))
 
@@ -287,8 +287,6 @@ def _check_config(config: WeightsConfig) -> None:
 # ----------------------------------------------------------------------------- γ sweeps + cache
 
 def features_fingerprint(features) -> str:
-    from core.data.storage import fingerprint_arrays
-
     return fingerprint_arrays(_to_numpy(features) if _is_tensor(features) else np.asarray(features))
 
 

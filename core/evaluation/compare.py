@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
+from core.training.runs import latest_sample, list_runs, read_status
 
 
 def metric_table(evaluations: list[dict]) -> list[dict]:
@@ -70,8 +71,6 @@ STUDY_MODEL = re.compile(r"^(?P<pair>\d+-\d+)_s(?P<seed>\d+)_(?P<model>baseline|
 def comparable_runs(data_root: Path) -> list[dict]:
     """Runs under <data_root>/runs/ and inside study folders (<data_root>/<study>/runs/):
     {"path", "label", "state", "evaluated"}, studio runs first, newest first."""
-    from core.training.runs import list_runs, read_status
-
     found = [(Path(row["path"]), row["state"]) for row in list_runs(data_root)]
     for state_file in sorted(Path(data_root).glob("*/state.json")):  # study folders
         for run_dir in sorted((state_file.parent / "runs").glob("*/config.json")):
@@ -99,8 +98,6 @@ def run_label(run_dir: Path) -> str:
 
 def latest_grid(run_dir: Path) -> Path | None:
     """The run's newest training grid (fixed latents: comparable across runs)."""
-    from core.training.runs import latest_sample
-
     return latest_sample(run_dir)
 
 

@@ -17,6 +17,15 @@ from core.evaluation.metrics.fid import fid, weighted_fid
 from core.evaluation.metrics.inception import inception_score
 from core.evaluation.metrics.kid import kid
 from core.evaluation.metrics.prc import precision_recall
+from core.data.dataset import make_dataset
+from core.data.datasets import DatasetSpec
+from core.data.embed import EmbedConfig, embed, embed_cached
+from core.data.images import png_bytes, tile_grid
+from core.data.storage import atomic_write_bytes, atomic_write_json, default_data_root
+from core.devices import resolve_device
+from core.diversity.vendi import normalise_rows, vendi_score
+from core.training import runs
+from core.training.runs import read_config
 
 METRICS = ("vs", "fid", "wfid", "precision", "recall", "is", "kid")  # columns of every table
 HIGHER_IS_BETTER = {"vs": True, "fid": False, "wfid": False, "precision": True, "recall": True, "is": True, "kid": False}
@@ -53,8 +62,6 @@ def metrics_from_features(
     p (n,) diversity weights for the weighted FID (None: no wFID). Returns a flat dict with
     the metric values, `embedder`, `is_source`, `kid_std`, `n_real`, `n_gen`.
     """
-    from core.diversity.vendi import vendi_score
-
     config = config or EvalConfig()
     pr = precision_recall(features_real, features_gen, k=config.k)
     kid_result = kid(features_real, features_gen, config.kid_subsets, config.kid_subset_size, config.seed)
@@ -86,9 +93,6 @@ def _inception(features_real, features_gen, labels_real, class_names, config: Ev
 
 def embed_images(images: np.ndarray, config: EvalConfig) -> np.ndarray:
     """(m, H, W, C) uint8 -> (m, d) float32 features with the configured embedder."""
-    from core.data.dataset import make_dataset
-    from core.data.embed import embed
-
     images = np.asarray(images)
     dataset = make_dataset("generated", images, None, None, [f"gen/{i}" for i in range(len(images))], "generated samples")
     return embed(dataset, config.embedder, config.pretrained, config.device, config.batch_size)
@@ -96,8 +100,6 @@ def embed_images(images: np.ndarray, config: EvalConfig) -> np.ndarray:
 
 def real_features(dataset, config: EvalConfig, cache_dir: str | Path | None = None) -> np.ndarray:
     """Features of the real dataset through the embedding cache (shared with the weights)."""
-    from core.data.embed import EmbedConfig, embed_cached
-
     embed_config = EmbedConfig(model=config.embedder, pretrained=config.pretrained, device=config.device)
     return embed_cached(dataset, embed_config, cache_dir)[0]
 
@@ -160,9 +162,6 @@ def generate_images(generator, n: int, seed: int = 0, batch_size: int = 500, dev
 
 def run_dataset(run_dir: Path, data_root=None):
     """Rebuild the dataset a run trained on from its saved spec, checked against its fingerprint."""
-    from core.data.datasets import DatasetSpec
-    from core.training.runs import read_config
-
     record = read_config(run_dir)
     dataset = DatasetSpec.from_dict(record.get("dataset", {})).load(data_root, confine=False)
     if dataset.fingerprint != record.get("dataset_fingerprint"):
@@ -185,11 +184,7 @@ def evaluate_run(
     wFID is measured against `p_target` (default: the run's own weights.npy, uniform for a
     baseline). Writes `eval.json` and `eval_grid.png` (first 64 samples) into the run folder.
     """
-    from core.training import runs
     from core.training.checkpoints import load_generator
-    from core.devices import resolve_device
-    from core.data.storage import atomic_write_bytes, atomic_write_json, default_data_root
-    from core.data.images import png_bytes, tile_grid
 
     config, run_dir = config or EvalConfig(), Path(run_dir)
     dataset = dataset if dataset is not None else run_dataset(run_dir, data_root)
@@ -225,8 +220,6 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
 def nearest_real(features_real: np.ndarray, features_gen: np.ndarray, batch_size: int = 2048) -> np.ndarray:
     """(m,) index into the real rows (n, d) of the most cosine-similar one for each generated row
     (m, d): a memorisation check."""
-    from core.diversity.vendi import normalise_rows
-
     real = normalise_rows(features_real)
     gen = normalise_rows(features_gen)
     return np.concatenate([(gen[s : s + batch_size] @ real.T).argmax(1) for s in range(0, len(gen), batch_size)])

@@ -28,6 +28,7 @@ from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, mo
 from core.evaluation.study_report import write_outputs
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.training.config import TrainConfig
+from core.training import runs
 
 # --- what each stage is given -----------------------------------------------------------------------
 
@@ -79,8 +80,6 @@ def train_model(run_dir: Path, workbench, ready, p: np.ndarray | None, train_con
                 preset: str, should_stop: ShouldStop = None) -> None:
     """Create the run folder (or find the same run half-done there) and execute it. A stopped or
     failed run raises, so the study's state never records it as done."""
-    from core.training import runs
-
     workbench.create_run(ready.spec, p, train_config, label=label, preset=preset, run_dir=run_dir,
                          dataset=ready.dataset, reuse=True)
     state = workbench.execute_run(run_dir, should_stop=should_stop)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from core.data.storage import atomic_write_text
+from core.evaluation.evaluate import HIGHER_IS_BETTER
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -89,7 +91,6 @@ def metrics_figure_png(summary: list[dict], metrics: list[str], cols: int = 3, p
 def _draw_panel(draw, box, metric: str, models: list[str], by_pair: dict) -> None:
     left, top, width, height = box
     plot = (left + 55, top + 28, left + width - 15, top + height - 40)  # x0, y0, x1, y1
-    from core.evaluation.evaluate import HIGHER_IS_BETTER
 
     arrow = {True: " ↑ better", False: " ↓ better"}.get(HIGHER_IS_BETTER.get(metric), "")
     draw.text((left + 55, top + 6), metric + arrow, fill="black", font=_font(15))
@@ -140,7 +141,5 @@ def metrics_figure_html(summary: list[dict], metrics: list[str], path: str | Pat
             )
     figure.update_layout(height=320 * rows, title="Metric per model (mean ± 95% CI over seeds)")
     path = Path(path)
-    from core.data.storage import atomic_write_text
-
     atomic_write_text(path, figure.to_html(include_plotlyjs=True, full_html=True))
     return path

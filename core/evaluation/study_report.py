@@ -16,6 +16,8 @@ import numpy as np
 from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS
 from core.data.storage import atomic_write_bytes, atomic_write_text
 from core.evaluation.study_plan import metric_rows, pair_name, run_dir_of, summarise, table1_rows
+from core import __version__
+from core.evaluation.study_figures import grids_figure, metrics_figure_html, metrics_figure_png
 
 TABLE1_COLUMNS = ("pair", "gamma", "n_seeds", "vs_uniform_mean", "vs_uniform_std", "vs_weighted_mean", "vs_weighted_std", "embedder")
 FIGURE_TITLES = {"fig3.png": "Fig. 3: each metric per model (mean ± 95% CI over seeds)",
@@ -63,8 +65,6 @@ def fig4(config, out: Path):
     """Fig. 4: the first seed's evaluation grids, one row per pair, baseline then DivW per γ."""
     from PIL import Image
 
-    from core.evaluation.study_figures import grids_figure
-
     rows = []
     for pair in config.pairs:
         panels = []
@@ -78,8 +78,6 @@ def fig4(config, out: Path):
 
 
 def write_outputs(config, done: dict, out: Path) -> list[Path]:
-    from core.evaluation.study_figures import metrics_figure_html, metrics_figure_png
-
     table, rows = table1(table1_rows(done)), metric_rows(done)
     summary = summarise(rows)
     files = [atomic_write_text(out / "table1.csv", csv_text(table, TABLE1_COLUMNS)),
@@ -127,8 +125,6 @@ def _cell(row: dict | None) -> str:
 
 
 def report_html(config, table: list[dict], summary: list[dict], images: dict) -> str:
-    from core import __version__
-
     t1 = "".join(f"<tr><td>{html.escape(r['pair'])}</td><td>{r['gamma']:g}</td><td>{r['vs_uniform_mean']:.3f} ± {r['vs_uniform_std']:.3f}</td>"
                  f"<td>{r['vs_weighted_mean']:.3f} ± {r['vs_weighted_std']:.3f}</td><td>{r['n_seeds']}</td></tr>" for r in table)
     figures = "".join(f"<h2>{html.escape(FIGURE_TITLES.get(name, name))}</h2><img alt='{name}' src='data:image/png;base64,"
