@@ -25,24 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import storage
+from core.data import projection, storage
 from core.data.dataset import Dataset
 from core.data.datasets import DatasetSpec
-from core.data.embed import PIXELS, PRECOMPUTED, EmbedConfig, embed, embed_cached
+from core.data.embed import EmbedCancelled, EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
+from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
 from core.diversity.weights import WeightsConfig, WeightsResult, sweep_gamma
-from core.evaluation.evaluate import EvalConfig
+from core.evaluation import compare
+from core.evaluation.compare import comparable_runs, load_evaluations
+from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
+from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.training import runs
 from core.training.config import TrainConfig
-from core.data import projection
-from core.data.embed import EmbedCancelled
-from core.devices import resolve_device
-from core.evaluation import compare
-from core.evaluation.compare import comparable_runs, load_evaluations
-from core.evaluation.evaluate import embed_images, evaluate_run, generate_images, nearest_real, run_dataset
-from core.evaluation.study import run_study
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
 

@@ -15,12 +15,12 @@ import gradio as gr
 import numpy as np
 
 from core.evaluation import compare
-from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS, EvalConfig
+from core.evaluation.evaluate import EvalConfig, HIGHER_IS_BETTER, METRICS
+from core.training.runs import read_config
 from core.workbench import Workbench, eval_config_for
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
 from divweights_ui.streaming import stream, user_error
-from core.training.runs import read_config
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class

@@ -15,16 +15,15 @@ import gradio as gr
 import numpy as np
 
 from core.data.datasets import DatasetSpec, list_builtins
-from core.data.embed import EmbedConfig, WeightsUnavailable
+from core.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
 from core.data.storage import file_digest
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench, label_names
 from divweights_ui import figures
-from divweights_ui.common import (MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery,
-                                  parse_classes, require_weights, weights_key)
+from divweights_ui.common import (MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
+                                  require_weights, weights_key)
 from divweights_ui.session import Session
 from divweights_ui.streaming import stream, user_error
-from core.data.embed import resolve_weights
 
 # ----------------------------------------------------------------------------- dataset
 
@@ -39,8 +38,8 @@ def default_choice(data_root: Path) -> StartupChoice:
 def clip_if_cached(choice: StartupChoice) -> StartupChoice:
     """The paper's CLIP ViT-L/14 when its weights are cached locally (no download at start)."""
     try:
-        model, pretrained = PAPER_EMBEDDER.split("/")
-        checkpoint, _ = resolve_weights(model, pretrained)
+        paper = EmbedConfig.parse(PAPER_EMBEDDER)
+        checkpoint, _ = resolve_weights(paper.model, paper.pretrained)
         if checkpoint and Path(checkpoint).is_file():
             choice.embedder = PAPER_EMBEDDER
     except (WeightsUnavailable, ValueError, ImportError):
@@ -130,6 +129,11 @@ def dataset_summary(session: Session) -> str:
     else:
         lines.append("- no labels")
     return "\n".join(lines)
+
+
+def start_fields(session: Session):
+    """After page load: (summary, embedder shown) of the dataset the visitor starts with."""
+    return dataset_summary(session), (session.embedder or gr.skip())
 
 
 def dataset_preview(session: Session, *, wb: Workbench, count: int = 24) -> list[tuple[str, str]]:

@@ -16,8 +16,7 @@ import gradio as gr
 from core.data.datasets import list_builtins
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
-from divweights_ui import figures
-from divweights_ui import handlers as h
+from divweights_ui import figures, handlers as h
 from divweights_ui.common import DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui.map_handlers import draw_map, recolour_map, select_points
@@ -216,9 +215,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                          outputs=[files, snippet])
 
         # the page is served at once; the start set fills it in when ready (waiting costs no worker slot)
-        (demo.load(bind(adopt_start, start=start), inputs=[state], outputs=[state, notice, embedder],
-                   concurrency_limit=None, **INTERNAL)
-         .then(h.dataset_summary, inputs=[state], outputs=[summary], **INTERNAL)
+        (demo.load(bind(adopt_start, start=start), inputs=[state], outputs=[state, notice], concurrency_limit=None,
+                   show_progress="hidden", **INTERNAL)
+         .then(h.start_fields, inputs=[state], outputs=[summary, embedder], **INTERNAL)
          .then(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
          .then(show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
          .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)

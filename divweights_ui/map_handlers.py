@@ -10,7 +10,8 @@ from __future__ import annotations
 from core.diversity.inspect import relative_weights
 from core.workbench import Workbench, label_names
 from divweights_ui import figures
-from divweights_ui.common import DEFAULT_MAP_POINTS, MAX_SELECTION, error, gallery, parse_indices, require_features, thumb_b64
+from divweights_ui.common import (DEFAULT_MAP_POINTS, MAX_SELECTION, error, gallery, parse_indices, require_features,
+                                  thumb_b64)
 from divweights_ui.session import Session
 from divweights_ui.streaming import user_error
 

@@ -15,9 +15,8 @@ import time
 from core.jobs import Progress
 from core.workbench import Workbench
 from divweights_ui.common import StartupChoice
-from divweights_ui.handlers import clip_if_cached, initial_session
+from divweights_ui.handlers import clip_if_cached, initial_session, notices_markdown
 from divweights_ui.session import Session
-from divweights_ui.handlers import notices_markdown
 
 WAIT_POLL_S = 0.5  # how often a waiting page is told the progress
 
@@ -80,7 +79,7 @@ class StartSet:
     def status_markdown(self) -> str:
         if self.error:
             return f"⚠️ The start dataset could not be prepared ({self.error}). Load one on the Dataset tab."
-        return f"⏳ **Preparing the start dataset** — {self.message} ({self.fraction:.0%})."
+        return f"**Preparing the start dataset** — {self.message} ({self.fraction:.0%}). The page fills in when it is ready."
 
     def visitor_session(self) -> Session:
         """A session of the visitor's own: the start set's data and weights (read-only, shared), fresh
@@ -93,12 +92,9 @@ class StartSet:
 def adopt_start(session: Session, *, start: StartSet):
     """Page load (a generator): while the start set is prepared, stream its progress into the notice;
     then give this visitor their copy, unless they loaded a dataset of their own meanwhile.
-    -> (session, notice markdown, embedder shown)."""
-    import gradio as gr
-
+    -> (session, notice markdown)."""
     while not start.wait(WAIT_POLL_S):
-        yield session, start.status_markdown(), gr.skip()
+        yield session, start.status_markdown()
     if session.ready is None and start.session is not None:
         session = start.visitor_session()
-    notice = notices_markdown(session) if not start.error else start.status_markdown()
-    yield session, notice, (session.embedder or gr.skip())
+    yield session, notices_markdown(session) if not start.error else start.status_markdown()

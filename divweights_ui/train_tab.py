@@ -16,13 +16,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from core.devices import cuda_available
 from core.training import runs
 from core.training.config import PRESETS, TrainConfig
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
 from divweights_ui.streaming import user_error
-from core.devices import cuda_available
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")

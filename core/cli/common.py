@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from core.data.datasets import BUILTINS, DatasetSpec
-from core.jobs import Progress
 from core.data.storage import default_data_root
+from core.jobs import Progress
 from core.workbench import Workbench
 
 

@@ -6,8 +6,8 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
 from core import __version__
+from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
 from core.data import storage
 from core.data.embed import EmbedConfig
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from core.cli.common import UserError, user_path, workbench
-from core.diversity.weights import WeightsConfig
 from core.data.storage import atomic_save_npy, load_npy
 from core.devices import resolve_device
 from core.diversity.vendi import normalise_rows
+from core.diversity.weights import WeightsConfig
 
 
 def add_parser(subparsers) -> None:

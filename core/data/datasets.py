@@ -3,7 +3,8 @@
 A `Dataset` is one in-memory record: uint8 images (N, H, W, C), optional int64 labels and
 class names, stable ids, a human description and a content fingerprint. User folders, zip
 uploads and .npy/.npz arrays are read through `core.data.ingest`, which enforces the safe-ingest
-rules; every user path is confined to the data root by `core.data.storage.resolve_under`.
+rules; a path from the studio is confined to the data root by `core.data.storage.resolve_under`,
+one from the command line is the user's own.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import storage
-from core.data import ingest
+from core.data import ingest, storage
 from core.data.dataset import Dataset, make_dataset
 from core.data.network import host_reachable
 

@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
+from core import __version__
 from core.data import storage
 from core.data.cache import ArrayCache
-from core.devices import resolve_device
-from core import __version__
 from core.data.network import host_reachable
+from core.devices import resolve_device
 
 CACHE_VERSION = 1  # bump when preprocessing or the cache layout changes
 PREPROCESSING = "pil-bicubic-antialias/shortest-side/center-crop/grey-to-rgb/model-mean-std"
@@ -139,6 +139,8 @@ def embed(dataset, model: str = "ViT-L-14", pretrained: str = "openai", device: 
     """
     if len(dataset.images) == 0:
         raise ValueError(f"{dataset.name} has no images to embed")
+    if should_stop is not None and should_stop():
+        raise EmbedCancelled("embedding stopped before it began")
     if model == PIXELS:
         features = embed_pixels(dataset.images, image_size)
     elif model == PRECOMPUTED:

@@ -1,7 +1,7 @@
 """Safe ingest of user data: image folders, zip uploads, .npy/.npz arrays.
 
-Rules (each has a test in tests/core/test_ingest.py):
-- every path from a user resolves inside the data root (`storage.resolve_under`);
+Rules (each has a test in tests/core/data/test_ingest.py):
+- a path from the studio resolves inside the data root (`storage.resolve_under`); the CLI's are the user's own;
 - a zip with an entry that is absolute, has a drive letter or a `..` part, is a symlink or is
   encrypted is rejected whole, naming the entry, before anything is written; caps on entry
   count, total declared size and compression ratio are checked before extracting; nested
@@ -27,8 +27,8 @@ import numpy as np
 
 from core.data import storage
 from core.data.dataset import make_dataset
-from core.data.safe_read import (IngestLimits, Rejected, check_zip, read_image, read_npy, read_npz,  # noqa: F401
-                            stack_images, to_uint8_images)
+from core.data.safe_read import (IngestLimits, Rejected, check_zip, read_image, read_npy, read_npz, stack_images,
+                                 to_uint8_images)
 
 FEATURE_FILES = ("features.npy", "embeddings.npy", "features.npz")
 IMAGE_KEYS, LABEL_KEYS = ("images", "x", "X", "arr_0"), ("labels", "y", "Y", "arr_1")

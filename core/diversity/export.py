@@ -20,9 +20,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from core import __version__
+from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
 from core.diversity.inspect import effective_sample_size
 from core.diversity.vendi import check_probabilities
-from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 EXPORT_FORMAT_VERSION = 1
 

@@ -27,10 +27,9 @@ from typing import Callable
 import numpy as np
 
 from core.data.cache import ArrayCache
-from core.devices import resolve_device
-from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows
 from core.data.storage import fingerprint_arrays
-from core.diversity.vendi import score_from_eigenvalues
+from core.devices import resolve_device
+from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows, score_from_eigenvalues
 
 
 @dataclass

@@ -13,10 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluation.metrics.fid import fid, weighted_fid
-from core.evaluation.metrics.inception import inception_score
-from core.evaluation.metrics.kid import kid
-from core.evaluation.metrics.prc import precision_recall
 from core.data.dataset import make_dataset
 from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedConfig, embed, embed_cached
@@ -24,6 +20,10 @@ from core.data.images import png_bytes, tile_grid
 from core.data.storage import atomic_write_bytes, atomic_write_json, default_data_root
 from core.devices import resolve_device
 from core.diversity.vendi import normalise_rows, vendi_score
+from core.evaluation.metrics.fid import fid, weighted_fid
+from core.evaluation.metrics.inception import inception_score
+from core.evaluation.metrics.kid import kid
+from core.evaluation.metrics.prc import precision_recall
 from core.training import runs
 from core.training.runs import read_config
 

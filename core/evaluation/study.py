@@ -22,13 +22,13 @@ from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedConfig
 from core.data.storage import atomic_save_npy
 from core.diversity.weights import WeightsConfig
-from core.evaluation.evaluate import METRICS, EvalConfig
-from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_weights, pair_name,
-                                        run_dir_of, table1_rows, weights_path)
+from core.evaluation.evaluate import EvalConfig, METRICS
+from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_weights, pair_name, run_dir_of,
+                                        table1_rows, weights_path)
 from core.evaluation.study_report import write_outputs
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
-from core.training.config import TrainConfig
 from core.training import runs
+from core.training.config import TrainConfig
 
 # --- what each stage is given -----------------------------------------------------------------------
 

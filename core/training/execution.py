@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from core.data.datasets import DatasetSpec
+from core.data.storage import atomic_write_bytes, atomic_write_json
 from core.jobs import OnProgress, Progress, ShouldStop, stopped
+from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
+from core.training.config import TrainConfig
 from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_metrics, checkpoint_paths, job_lock,
                                 load_config, pid_alive, read_config, refresh_status, request_stop, stop_requested,
                                 trim_metrics, weights_fingerprint, write_status)
-from core.data.storage import atomic_write_bytes, atomic_write_json
-from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
-from core.training.config import TrainConfig
 from core.training.trainer import LossMeter, Trainer, train
 
 HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued

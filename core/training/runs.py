@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from core import __version__
-from core.diversity.vendi import check_probabilities
 from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, fingerprint_arrays
+from core.diversity.vendi import check_probabilities
 from core.training.config import TrainConfig
 
 STATES = ("created", "queued", "running", "finished", "failed", "interrupted")

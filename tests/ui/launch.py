@@ -1,16 +1,23 @@
 import contextlib
+from pathlib import Path
 
 from divweights_ui import handlers as h
 from divweights_ui.layout import build_demo
 from divweights_ui.serving import launch_kwargs
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium (tools/install_chromium.sh)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots (gitignored)
+
 
 @contextlib.contextmanager
-def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False):
+def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False, wait: bool = True):
     """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings;
-    extra_tabs adds Train and Compare."""
+    extra_tabs adds Train and Compare; wait: serve only once the start set is ready."""
     demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=extra_tabs)
-    assert demo.start_set.wait(timeout=300), "the start dataset was not prepared"
+    if wait:
+        assert demo.start_set.wait(timeout=300), "the start dataset was not prepared"
     demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
     try:
         yield demo
