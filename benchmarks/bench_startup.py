@@ -92,7 +92,8 @@ def handler_path(features: np.ndarray, steps: int) -> float:
     from core.data.dataset import make_dataset
     from core.data.datasets import DatasetSpec
     from core.data.embed import EmbedConfig
-    from core.workbench import Prepared, Workbench
+    from core.results import Prepared
+    from core.workbench import Workbench
     from divweights_ui.session import Session
     from divweights_ui.weights_handlers import compute_weights
 

@@ -20,15 +20,15 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from core.data import projection, storage
-from core.data.dataset import Dataset
+from core.data.dataset import Dataset, class_names_of
 from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedCancelled, EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
+from core.data.embed import EmbedCancelled, EmbedConfig, embed, embed_cached
 from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
@@ -38,77 +38,11 @@ from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
 from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared
 from core.training import runs
 from core.training.config import TrainConfig
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
-
-
-@dataclass
-class Prepared:
-    """A dataset loaded and embedded: what every later operation works on."""
-
-    spec: DatasetSpec
-    dataset: Dataset
-    features: np.ndarray  # (n, d) float32, rows L2-normalised
-    embedder: EmbedConfig
-    cache_hit: bool  # the features came from the embedding cache
-
-
-@dataclass
-class Inspection:
-    """What a set of weights does to its dataset (the Inspect tab, `inspect`)."""
-
-    top: np.ndarray  # (k,) indices of the most favoured examples, highest first
-    bottom: np.ndarray  # (k,) indices of the least favoured examples, lowest first
-    relative: np.ndarray  # (n,) n·p: 1.0 = the uniform share
-    histogram: tuple[np.ndarray, np.ndarray]  # counts (bins,), log2 edges (bins + 1,) of n·p
-    class_names: list[str] | None  # names of class_mass.classes, None without labels
-    class_mass: weights_inspect.ClassMass | None  # mass per class, uniform vs weighted
-    summary: dict  # weight_summary(p, batch_size) + entropy, entropy_uniform
-
-
-@dataclass
-class MapLayout:
-    """A 2-D map of (a fixed sample of) the embeddings."""
-
-    indices: np.ndarray  # (m,) the examples drawn, a sample independent of the weights
-    coords: np.ndarray  # (m, 2) float32; row j is example indices[j]
-    method: str  # "umap" or "pca"
-    note: str  # for people, e.g. why PCA is shown while UMAP compiles
-
-
-@dataclass
-class Coverage:
-    """Generated samples of runs on one dataset, placed on the data's map (the Compare tab)."""
-
-    real_xy: np.ndarray  # (n, 2) the training data on the map
-    gen_xy: dict[str, np.ndarray]  # model label -> (m, 2) its samples on the same map
-    method: str  # "UMAP" or "PCA"
-    classes: list[str] | None  # class names, None without labels
-    mass: dict[str, np.ndarray] | None  # "data", "target", each model -> share of mass per class
-    nearest: list[tuple[str, np.ndarray, int]]  # (model, generated image, index of nearest training image)
-
-
-@dataclass
-class ExportFiles:
-    csv: Path
-    npy: Path
-    json: Path
-    snippet: str  # a PyTorch WeightedRandomSampler snippet reading the .npy
-
-
-def class_names_of(dataset: Dataset, classes) -> list[str]:
-    """Display names of class ids (the dataset's names when it has them)."""
-    names = dataset.class_names
-    return [names[int(c)] if names and int(c) < len(names) else str(int(c)) for c in classes]
-
-
-def label_names(dataset: Dataset, indices) -> list[str]:
-    """The class name of each example in `indices` ("unlabelled" without labels)."""
-    if dataset.labels is None:
-        return ["unlabelled"] * len(indices)
-    return class_names_of(dataset, [dataset.labels[i] for i in indices])
 
 
 class Workbench:
@@ -395,12 +329,3 @@ class Workbench:
     def study(self, config, out, on_progress: OnProgress = None, should_stop: ShouldStop = None) -> dict:
         """The paper's study (core.evaluation.study) through this workbench's own operations."""
         return run_study(config, Path(out), self, on_progress=on_progress, should_stop=should_stop)
-
-
-def eval_config_for(embedder: EmbedConfig | str, **settings) -> EvalConfig:
-    """Metrics on the features the weights were computed with ('precomputed' has no embedder for
-    generated images: pixels then)."""
-    embedder = EmbedConfig.parse(embedder) if isinstance(embedder, str) else embedder
-    if embedder.model in (PIXELS, PRECOMPUTED):
-        return replace(EvalConfig(embedder=PIXELS, pretrained=""), **settings)
-    return replace(EvalConfig(embedder=embedder.model, pretrained=embedder.pretrained), **settings)

@@ -14,8 +14,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from core.data.dataset import label_names
 from core.diversity.export import thumbnail_image, write_thumbnails
-from core.workbench import Workbench, label_names
+from core.workbench import Workbench
 from divweights_ui.session import Session
 
 MAX_UPLOAD_MB = 200  # uploads above this are refused by gradio before they reach a handler

@@ -17,7 +17,7 @@ import numpy as np
 from core.evaluation import compare
 from core.evaluation.evaluate import EvalConfig, HIGHER_IS_BETTER, METRICS
 from core.training.runs import read_config
-from core.workbench import Workbench, eval_config_for
+from core.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
 from divweights_ui.streaming import stream, user_error
@@ -157,7 +157,7 @@ def _eval_config(session, n_samples) -> EvalConfig:
     if n < 50:
         raise error("Use at least 50 samples per run.")
     embedder = session.ready.embedder if getattr(session, "ready", None) is not None else "pixels"
-    return eval_config_for(embedder, n_samples=n, kid_subset_size=min(EvalConfig.kid_subset_size, n))
+    return EvalConfig.for_embedder(embedder, n_samples=n, kid_subset_size=min(EvalConfig.kid_subset_size, n))
 
 
 def _fingerprint(run_dir: Path) -> str | None:

@@ -14,11 +14,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from core.data.dataset import label_names
 from core.data.datasets import DatasetSpec, list_builtins
 from core.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
 from core.data.storage import file_digest
 from core.diversity.weights import WeightsConfig
-from core.workbench import Workbench, label_names
+from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   require_weights, weights_key)

@@ -7,8 +7,9 @@ indices into the "Selected indices" textbox, whose change event calls `select_po
 
 from __future__ import annotations
 
+from core.data.dataset import label_names
 from core.diversity.inspect import relative_weights
-from core.workbench import Workbench, label_names
+from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (DEFAULT_MAP_POINTS, MAX_SELECTION, error, gallery, parse_indices, require_features,
                                   thumb_b64)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.diversity.weights import WeightsResult
-from core.workbench import MapLayout, Prepared
+from core.results import MapLayout, Prepared
 
 
 @dataclass

@@ -47,3 +47,16 @@ def make_dataset(name, images, labels, class_names, ids, description, features=N
     fingerprint = storage.fingerprint_arrays(images, labels, features)
     return Dataset(name, images, labels, class_names, list(ids), description, fingerprint,
                    features, list(skipped or []))
+
+
+def class_names_of(dataset: Dataset, classes) -> list[str]:
+    """Display names of class ids (the dataset's names when it has them)."""
+    names = dataset.class_names
+    return [names[int(c)] if names and int(c) < len(names) else str(int(c)) for c in classes]
+
+
+def label_names(dataset: Dataset, indices) -> list[str]:
+    """The class name of each example in `indices` ("unlabelled" without labels)."""
+    if dataset.labels is None:
+        return ["unlabelled"] * len(indices)
+    return class_names_of(dataset, [dataset.labels[i] for i in indices])

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.data.dataset import make_dataset
 from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedConfig, embed, embed_cached
+from core.data.embed import EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
 from core.data.images import png_bytes, tile_grid
 from core.data.storage import atomic_write_bytes, atomic_write_json, default_data_root
 from core.devices import resolve_device
@@ -46,6 +46,15 @@ class EvalConfig:
 
     def embedder_name(self) -> str:
         return "pixels" if self.embedder == "pixels" else f"{self.embedder}/{self.pretrained}"
+
+    @classmethod
+    def for_embedder(cls, embedder: EmbedConfig | str, **settings) -> "EvalConfig":
+        """Metrics on the features the weights were computed with ('precomputed' has no embedder for
+        generated images: pixels then)."""
+        embedder = EmbedConfig.parse(embedder) if isinstance(embedder, str) else embedder
+        if embedder.model in (PIXELS, PRECOMPUTED):
+            return cls(embedder=PIXELS, pretrained="", **settings)
+        return cls(embedder=embedder.model, pretrained=embedder.pretrained, **settings)
 
 
 def metrics_from_features(

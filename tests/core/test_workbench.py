@@ -12,7 +12,7 @@ from core.evaluation.evaluate import EvalConfig
 from core.jobs import JobStopped
 from core.training import runs
 from core.training.config import TrainConfig
-from core.workbench import Workbench, eval_config_for
+from core.workbench import Workbench
 
 PAIR = DatasetSpec("digits", (0, 1), 20)
 PIXELS = EmbedConfig.parse("pixels")
@@ -158,7 +158,7 @@ def test_listing_stopping_resuming_and_deleting_runs(wb):
 def test_evaluate_compare_and_coverage(wb, ready):
     run_dir = wb.create_run(PAIR, None, TINY_TRAIN, name="pair-baseline")
     wb.execute_run(run_dir, queue=False)
-    config = eval_config_for(PIXELS, n_samples=30, kid_subsets=2, kid_subset_size=20, device="cpu")
+    config = EvalConfig.for_embedder(PIXELS, n_samples=30, kid_subsets=2, kid_subset_size=20, device="cpu")
     events = []
     (result,) = wb.evaluate([run_dir], config, on_progress=events.append)
     assert result["embedder"] == "pixels" and (run_dir / "eval.json").exists() and events[-1].fraction == 1.0
@@ -171,6 +171,6 @@ def test_evaluate_compare_and_coverage(wb, ready):
 
 
 def test_eval_config_follows_the_weights_embedder():
-    assert eval_config_for("ViT-B-32/laion2b_s34b_b79k").pretrained == "laion2b_s34b_b79k"
-    assert eval_config_for("precomputed").embedder == "pixels"  # generated images have no precomputed features
-    assert isinstance(eval_config_for(PIXELS, n_samples=5), EvalConfig)
+    assert EvalConfig.for_embedder("ViT-B-32/laion2b_s34b_b79k").pretrained == "laion2b_s34b_b79k"
+    assert EvalConfig.for_embedder("precomputed").embedder == "pixels"  # generated images have no precomputed features
+    assert isinstance(EvalConfig.for_embedder(PIXELS, n_samples=5), EvalConfig)
