@@ -23,8 +23,8 @@ from core.jobs import OnProgress, Progress, ShouldStop, stopped
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_metrics, checkpoint_paths, job_lock,
-                                load_config, pid_alive, read_config, refresh_status, request_stop, stop_requested,
-                                trim_metrics, weights_fingerprint, write_status)
+                                load_config, pid_alive, read_config, read_status, refresh_status, request_stop,
+                                stop_requested, trim_metrics, weights_fingerprint, write_status)
 from core.training.trainer import LossMeter, Trainer, train
 
 HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued
@@ -67,11 +67,18 @@ def execute(run_dir: Path, data_root: Path, queue: bool = True, overrides: dict 
     try:
         config, images, p = _inputs(run_dir, data_root, overrides or {})
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        if (run_dir / "config.json").exists():
+        if (run_dir / "config.json").exists() and not _active_elsewhere(run_dir):  # never touch a live run
             write_status(run_dir, "failed", message=f"could not start: {exc}")
         raise
     return execute_run(run_dir, data_root, config, images, p, resume=bool(checkpoint_paths(run_dir)), queue=queue,
                        on_progress=on_progress, should_stop=should_stop)
+
+
+def _active_elsewhere(run_dir: Path) -> bool:
+    """True while another live process queues or trains this run."""
+    status = refresh_status(run_dir)
+    pid = status.get("pid")
+    return status.get("state") in ACTIVE_STATES and pid not in (None, os.getpid()) and pid_alive(pid)
 
 
 def _inputs(run_dir: Path, data_root: Path, overrides: dict):
@@ -103,8 +110,8 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
     """
     run_dir = Path(run_dir)
     pid = os.getpid()
-    current = refresh_status(run_dir)
-    if current.get("state") in ACTIVE_STATES and current.get("pid") not in (None, pid) and pid_alive(current["pid"]):
+    if _active_elsewhere(run_dir):
+        current = read_status(run_dir)
         raise ValueError(f"run {run_dir.name} is already {current['state']} in process {current['pid']}")
     write_status(run_dir, "queued", pid=pid, step=0, steps=config.steps, message="waiting for the job lock")
     lock = job_lock(data_root, lambda: write_status(run_dir, "queued", pid=pid),

@@ -204,6 +204,7 @@ def test_two_simultaneous_starts_one_runs_one_waits(data_root):
         with pytest.raises(ValueError, match="stop it before deleting"):
             runs.delete_run(data_root / "runs" / running)
         assert main(["train", "--run-dir", queued, "--resume"]) == 2  # one process per run folder
+        assert main(["train", "--run-dir", queued, "--steps", "0"]) == 2  # bad input: the live run is untouched
         assert runs.read_status(data_root / "runs" / queued)["state"] == "queued"
         runs.request_stop(data_root / "runs" / running)
         wait_for(lambda: runs.read_status(data_root / "runs" / queued)["state"] == "running", what="the queued run to start")
