@@ -42,6 +42,7 @@ class StartSet:
 
     def _prepare(self) -> None:
         try:
+            self._say("looking for cached CLIP weights")
             choice = clip_if_cached(self.choice)
             self._say(f"loading {choice.source} ({choice.embedder} features)")
             session = initial_session(self.wb, choice, self._progress)
