@@ -32,7 +32,7 @@ from core.data.embed import EmbedCancelled, EmbedConfig, embed, embed_cached
 from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
-from core.diversity.weights import WeightsConfig, WeightsResult, sweep_gamma
+from core.diversity.weights import WeightsConfig, WeightsResult, sweep
 from core.evaluation import compare
 from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
@@ -112,9 +112,7 @@ class Workbench:
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
             report(row["step"], f"step {row['step']}/{config.steps}", **row)
 
-        settings = {k: v for k, v in asdict(config).items() if k != "gamma"}
-        return sweep_gamma(features, gammas, cache_dir=self.cache_dir("weights"), on_step=on_step,
-                           should_stop=should_stop, **settings)
+        return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
 
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:

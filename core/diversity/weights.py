@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -322,23 +322,29 @@ def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 
     """Diversity weights for several γ, computed together in one batched run; results are cached
     on disk (cache_dir, `core.data.cache.ArrayCache` .npz entries) under a fingerprint of the features
     and the config, so repeats are instant (extra={"cache_hit": True}); a damaged entry is recomputed."""
-    base = dict(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
-                dtype=_dtype_name(dtype), device=None if device is None else str(device))
-    configs = {float(g): WeightsConfig(gamma=float(g), **base) for g in dict.fromkeys(gammas)}
-    for config in configs.values():
-        _check_config(config)
+    config = WeightsConfig(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
+                           dtype=_dtype_name(dtype), device=None if device is None else str(device))
+    return sweep(features, gammas, config, cache_dir, on_step, should_stop)
+
+
+def sweep(features, gammas, config: WeightsConfig, cache_dir=None, on_step=None,
+          should_stop=None) -> dict[float, WeightsResult]:
+    """`sweep_gamma` with the settings as one WeightsConfig (its γ is replaced by each of `gammas`)."""
+    configs = {float(g): replace(config, gamma=float(g)) for g in dict.fromkeys(gammas)}
+    for each in configs.values():
+        _check_config(each)
     cache = None if cache_dir is None else ArrayCache(cache_dir, ".npz")
     results, keys = {}, {}
     if cache is not None:
         fingerprint = features_fingerprint(features)
-        for g, config in configs.items():
-            keys[g] = cache_key(fingerprint, config)
-            cached = _from_entry(cache.load(keys[g]), config)
+        for g, each in configs.items():
+            keys[g] = cache_key(fingerprint, each)
+            cached = _from_entry(cache.load(keys[g]), each)
             if cached is not None:
                 results[g] = cached
     todo = [g for g in configs if g not in results]
     if todo:
-        F = _prepare(features, dtype, device)
+        F = _prepare(features, config.dtype, config.device)
         w, histories, stopped = _optimise_batch(F, todo, configs[todo[0]], on_step, should_stop)
         for g, result in zip(todo, _results(F, w, histories, stopped, [configs[g] for g in todo])):
             results[g] = result

@@ -58,6 +58,7 @@ def test_weights_stream_every_step_then_come_from_the_cache(wb, ready):
     assert [e.done for e in events] == list(range(1, 13)) and {e.job for e in events} == {"weights"}
     assert events[-1].total == 12 and set(events[-1].values) >= {"vs", "entropy", "ess", "lr"}
     assert result.vs_final > result.vs_uniform and not result.stopped
+    assert result.config == WeightsConfig(gamma=1.0, steps=12)  # the caller's config, carried through unchanged
     again = wb.weights(ready.features, WeightsConfig(gamma=1.0, steps=12), on_progress=events.append)
     assert again.extra.get("cache_hit") and len(events) == 12
     np.testing.assert_array_equal(again.p, result.p)
