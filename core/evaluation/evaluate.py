@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.arrays import on_device
 from core.data.dataset import make_dataset
 from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
@@ -72,13 +73,15 @@ def metrics_from_features(
     the metric values, `embedder`, `is_source`, `kid_std`, `n_real`, `n_gen`.
     """
     config = config or EvalConfig()
-    pr = precision_recall(features_real, features_gen, k=config.k)
-    kid_result = kid(features_real, features_gen, config.kid_subsets, config.kid_subset_size, config.seed)
+    # FID, wFID, P/R and KID run where config.device says (the GPU when there is one): the same code
+    real, gen = on_device([features_real, features_gen], resolve_device(config.device))
+    pr = precision_recall(real, gen, k=config.k)
+    kid_result = kid(real, gen, config.kid_subsets, config.kid_subset_size, config.seed)
     result = {
         "embedder": config.embedder_name(),
         "vs": vendi_score(features_gen),
-        "fid": fid(features_real, features_gen),
-        "wfid": None if p is None else weighted_fid(features_real, features_gen, p),
+        "fid": fid(real, gen),
+        "wfid": None if p is None else weighted_fid(real, gen, p),
         "precision": pr.precision,
         "recall": pr.recall,
         "kid": kid_result.mean,

@@ -7,17 +7,22 @@ Weighted FID (Berns et al. 2023) fits the real Gaussian with the diversity weigh
 while the generated statistics stay unweighted. Both sides use the same estimator (normalised
 by the total weight, i.e. by n when unweighted), so weighted FID with uniform weights *is* FID.
 (pytorch-fid normalises by n−1; the two differ by a factor n/(n−1) on each covariance.)
+
+Features may be numpy arrays or torch tensors (e.g. on a GPU): the same lines run on either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.arrays import as_float64, xp
+
 
 def feature_statistics(features: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean (d,) and covariance (d, d) of `features` (n, d); `weights` (n,) ≥ 0, None = uniform."""
     x = _as_matrix(features)
-    w = np.full(len(x), 1.0) if weights is None else _as_weights(weights, len(x))
+    w = x.new_ones(len(x)) if xp(x) is not np else np.full(len(x), 1.0)
+    w = w if weights is None else _as_weights(weights, len(x), like=x)
     w = w / w.sum()
     mu = w @ x
     centred = x - mu
@@ -33,13 +38,15 @@ def frechet_distance(mu_real: np.ndarray, sigma_real: np.ndarray, mu_gen: np.nda
     of the (non-symmetric, often almost singular) product, this needs no eps offset and never
     returns complex parts; tiny negative eigenvalues from round-off are clipped to zero.
     """
-    diff = np.asarray(mu_real, np.float64) - np.asarray(mu_gen, np.float64)
-    root_real = _psd_sqrt(np.asarray(sigma_real, np.float64))
-    middle = root_real @ np.asarray(sigma_gen, np.float64) @ root_real
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
-    value = diff @ diff + np.trace(sigma_real) + np.trace(sigma_gen) - 2.0 * trace_sqrt
-    return float(max(value, 0.0))  # a distance; round-off can push an exact 0 slightly negative
+    mu_real, sigma_real, mu_gen, sigma_gen = (as_float64(a) for a in (mu_real, sigma_real, mu_gen, sigma_gen))
+    lib = xp(sigma_real)
+    diff = mu_real - mu_gen
+    root_real = _psd_sqrt(sigma_real)
+    middle = root_real @ sigma_gen @ root_real
+    eigenvalues = lib.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = lib.sqrt(lib.clip(eigenvalues, 0.0, None)).sum()
+    value = diff @ diff + lib.trace(sigma_real) + lib.trace(sigma_gen) - 2.0 * trace_sqrt
+    return float(max(float(value), 0.0))  # a distance; round-off can push an exact 0 slightly negative
 
 
 def fid(features_real: np.ndarray, features_gen: np.ndarray) -> float:
@@ -57,23 +64,25 @@ def weighted_fid(features_real: np.ndarray, features_gen: np.ndarray, weights_re
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric PSD matrix via eigh (negative round-off clipped)."""
-    eigenvalues, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
+    lib = xp(matrix)
+    eigenvalues, vectors = lib.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * lib.sqrt(lib.clip(eigenvalues, 0.0, None))) @ vectors.T
 
 
 def _as_matrix(features: np.ndarray) -> np.ndarray:
-    x = np.asarray(features, dtype=np.float64)
+    x = as_float64(features)
     if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"features must be a non-empty (n, d) array, got shape {x.shape}")
-    if not np.isfinite(x).all():
+        raise ValueError(f"features must be a non-empty (n, d) array, got shape {tuple(x.shape)}")
+    if not bool(xp(x).isfinite(x).all()):
         raise ValueError("features contain NaN or inf")
     return x
 
 
-def _as_weights(weights: np.ndarray, n: int) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+def _as_weights(weights, n: int, like):
+    """(n,) float64 weights, checked, in the library (and on the device) of `like`."""
+    w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64).reshape(-1)
     if len(w) != n:
         raise ValueError(f"weights have {len(w)} entries for {n} feature rows")
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be finite, non-negative and not all zero")
-    return w
+    return like.new_tensor(w) if xp(like) is not np else w

@@ -5,6 +5,8 @@ KID is the unbiased estimate of MMD² with the cubic polynomial kernel
 averaged over random subsets: `n_subsets` draws of `subset_size` real and generated rows (each
 draw without replacement), reported as mean and standard deviation over the draws. Unlike FID
 it is unbiased, so it is ≈ 0 (and can be slightly negative) for two samples of one distribution.
+Features may be numpy arrays or torch tensors (e.g. on a GPU); the subsets are drawn on the CPU from
+one seeded numpy generator, so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from core.arrays import as_float64, xp
 
 
 class KIDResult(NamedTuple):
@@ -29,9 +33,9 @@ def kid(
     seed: int = 0,
 ) -> KIDResult:
     """KID between real (n, d) and generated (m, d) features; subsets capped at min(n, m) rows."""
-    real, gen = np.asarray(features_real, np.float64), np.asarray(features_gen, np.float64)
+    real, gen = as_float64(features_real), as_float64(features_gen)
     if real.ndim != 2 or gen.ndim != 2 or real.shape[1] != gen.shape[1]:
-        raise ValueError(f"features must be (n, d) arrays of equal width, got {real.shape} and {gen.shape}")
+        raise ValueError(f"features must be (n, d) arrays of equal width, got {tuple(real.shape)} and {tuple(gen.shape)}")
     size = min(subset_size, len(real), len(gen))
     if size < 2:
         raise ValueError("KID needs at least 2 real and 2 generated samples")
@@ -51,6 +55,7 @@ def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD² between equal-size samples x, y (m, d): within-set means skip the diagonal."""
     m = len(x)
+    lib = xp(x)
     k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-    within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+    within = (k_xx.sum() - lib.trace(k_xx) + k_yy.sum() - lib.trace(k_yy)) / (m * (m - 1))
     return float(within - 2.0 * k_xy.mean())

@@ -5,7 +5,8 @@ distance to that point's k-th nearest neighbour in the same set (itself excluded
 - precision: fraction of *generated* samples inside the *real* manifold (fidelity);
 - recall: fraction of *real* samples inside the *generated* manifold (coverage).
 Distances are Euclidean in float64, computed in row blocks of `batch_size`; the block size
-changes memory use only, never the result.
+changes memory use only, never the result. Features may be numpy arrays or torch tensors (e.g. on a
+GPU): the same lines run on either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from core.arrays import as_float64, xp
 
 
 class PrecisionRecall(NamedTuple):
@@ -36,12 +39,12 @@ def precision_recall(
 
 def knn_radii(features: np.ndarray, k: int = 3, batch_size: int = 4096) -> np.ndarray:
     """(n,) distance from each row to its k-th nearest neighbour among the other rows."""
-    radii = np.empty(len(features))
+    blocks = []
     for start in range(0, len(features), batch_size):
         block = pairwise_distances(features[start : start + batch_size], features)
-        # column k of the partition: index 0 is the point itself (distance 0)
-        radii[start : start + batch_size] = np.partition(block, k, axis=1)[:, k]
-    return radii
+        # the (k+1)-th smallest distance of a row: the smallest is the point itself (distance 0)
+        blocks.append(block.kthvalue(k + 1, dim=1).values if xp(block) is not np else np.partition(block, k, axis=1)[:, k])
+    return xp(features).concatenate(blocks)
 
 
 def manifold_coverage(
@@ -52,18 +55,18 @@ def manifold_coverage(
     inside = 0
     for start in range(0, len(features_query), batch_size):
         block = pairwise_distances(features_query[start : start + batch_size], features_ref)
-        inside += int((block <= radii_ref[None, :]).any(axis=1).sum())
+        inside += int((block <= radii_ref[None, :]).any(1).sum())
     return inside / len(features_query)
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) Euclidean distances; squared distances clipped at 0 against round-off."""
     squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.sqrt(np.clip(squared, 0.0, None))
+    return xp(a).sqrt(xp(a).clip(squared, 0.0, None))
 
 
 def _as_float64(features: np.ndarray) -> np.ndarray:
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or not np.isfinite(x).all():
+    x = as_float64(features)
+    if x.ndim != 2 or not bool(xp(x).isfinite(x).all()):
         raise ValueError("features must be a finite (n, d) array")
     return x

@@ -217,6 +217,16 @@ def test_bad_input_raises_value_error(features, kwargs, message):
 
 
 @pytest.mark.gpu
+def test_cuda_equals_the_cpu_in_float64(fmnist):
+    pixels, _ = fmnist
+    for gamma in (0.6, 1.0):
+        on_cpu = optimise_weights(pixels / 255.0, gamma=gamma, device="cpu")
+        on_gpu = optimise_weights(pixels / 255.0, gamma=gamma, device="cuda")
+        assert relative_error(on_gpu.p, on_cpu.p) <= 1e-10
+        assert on_gpu.vs_final == pytest.approx(on_cpu.vs_final, rel=1e-10)
+
+
+@pytest.mark.gpu
 def test_cuda_matches_cpu(fmnist):
     pixels, refs = fmnist
     result = optimise_weights(pixels / 255.0, gamma=1.0, device="cuda")
