@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.arrays import is_tensor as _is_tensor, to_numpy as _to_numpy, xp as _xp
 from core.data.cache import ArrayCache
 from core.data.storage import fingerprint_arrays
 from core.devices import resolve_device
@@ -65,24 +66,6 @@ def _torch_dtype(dtype):
 
 def _dtype_name(dtype) -> str:
     return str(dtype).replace("torch.", "")
-
-
-def _xp(a):
-    """The array module of a: numpy for CPU arrays, torch for (CUDA) tensors.
-
-    The loop below is written once for both. On the CPU it runs on numpy because numpy's BLAS has
-    a symmetric rank-k product (`Zᵀ @ Z` → syrk, half the flops of a general product) and a faster
-    r×r eigh than torch's here; mixing the two libraries' thread pools in one loop is slow.
-    """
-    if isinstance(a, np.ndarray):
-        return np
-    import torch
-
-    return torch
-
-
-def _to_numpy(a) -> np.ndarray:
-    return a if isinstance(a, np.ndarray) else a.detach().cpu().numpy()
 
 
 def reduce_rank(X):
@@ -212,10 +195,6 @@ def _prepare(features, dtype, device):
     X = check_feature_array(_to_numpy(features) if _is_tensor(features) else features)
     _check_count(X.shape[0])
     return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
-
-
-def _is_tensor(a) -> bool:
-    return type(a).__module__.startswith("torch")  # without importing torch
 
 
 def _check_count(n: int) -> None:
