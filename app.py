@@ -30,7 +30,8 @@ def main(argv=None) -> int:
     print("[divweights] preparing the start dataset in the background (the first start computes embeddings and "
           "weights and caches them; later starts are quick); the page fills in when it is ready", flush=True)
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
-        server_name=args.host, server_port=args.port, share=args.share, auth=auth, **launch_kwargs(data_root))
+        server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+        **launch_kwargs(data_root, args.host, args.share))
     return 0
 
 

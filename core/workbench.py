@@ -38,6 +38,7 @@ from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
 from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from core.limits import RequestLimits, check_range
 from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared
 from core.training import runs
 from core.training.config import TrainConfig
@@ -49,9 +50,11 @@ class Workbench:
     """User-level operations over one data root. Holds no per-user state: the studio keeps each
     session's dataset and weights itself, so one workbench serves every visitor."""
 
-    def __init__(self, data_root=None, confine: bool = True):
+    def __init__(self, data_root=None, confine: bool = True, limits: RequestLimits | None = None):
         self.data_root = Path(data_root).expanduser().resolve() if data_root else storage.default_data_root()
         self.confine = confine  # True: paths from the web page stay under the data root
+        # the web page's requests stay within documented ranges (the command line has none)
+        self.limits = limits if limits is not None else (RequestLimits() if confine else None)
 
     # --- places ---------------------------------------------------------------------------------
 
@@ -107,6 +110,10 @@ class Workbench:
               should_stop: ShouldStop = None) -> dict[float, WeightsResult]:
         """Diversity weights for several γ in one batched run (config gives everything but γ)."""
         gammas = [float(g) for g in gammas]
+        if self.limits is not None:
+            check_range("the number of γ values", len(gammas), 1, self.limits.max_gammas)
+            check_range("steps", config.steps, 1, self.limits.max_weight_steps)
+            check_range("the learning rate", config.lr, 1e-12, self.limits.max_learning_rate)
         report = reporter(on_progress, "weights" if len(gammas) == 1 else "sweep", config.steps)
 
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
@@ -117,6 +124,9 @@ class Workbench:
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:
             raise ValueError("the number of examples and the batch size must be at least 1")
+        if self.limits is not None:
+            check_range("the number of examples shown", k, 1, self.limits.max_shown)
+            check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         top, bottom = weights_inspect.top_bottom_indices(p, k)
         mass, names = None, None
         if dataset.labels is not None:
@@ -129,6 +139,8 @@ class Workbench:
     def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64) -> ExportFiles:
         """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed
         by everything the weights depend on (dataset, embedder, full config): sessions never share one."""
+        if self.limits is not None:
+            check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         config = {k: v for k, v in asdict(result.config).items() if k != "device"}
         key = hashlib.sha256(json.dumps([dataset.fingerprint, embedder, config], sort_keys=True).encode()).hexdigest()[:12]
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
@@ -142,6 +154,8 @@ class Workbench:
         needs no compile wait, else PCA with a note. The sample does not depend on the weights."""
         if max_points < 2:
             raise ValueError("draw at least 2 dots")
+        if self.limits is not None:
+            check_range("the number of dots", max_points, 2, self.limits.max_map_points)
         if method not in ("auto", "umap", "pca"):
             raise ValueError("the map method must be UMAP or PCA")
         indices = projection.display_sample(len(features), max_points)
@@ -187,6 +201,9 @@ class Workbench:
         otherwise an existing run is refused.
         """
         config = config.validate()
+        if self.limits is not None:
+            check_range("training steps", config.steps, 1, self.limits.max_train_steps)
+            check_range("the training batch size", config.batch_size, 1, self.limits.max_train_batch)
         resolve_device(config.device)  # a missing GPU is refused now, not in the background
         dataset = dataset if dataset is not None else self.load(spec)
         p = runs.sampling_probabilities(p, len(dataset))
@@ -271,6 +288,7 @@ class Workbench:
 
         Runs on the same data share one embedding of it. wFID targets `p_target`, else each run's
         own weights (uniform for a baseline)."""
+        self._check_eval(config)
         run_dirs = [Path(d) for d in run_dirs]
         report = reporter(on_progress, "evaluate", len(run_dirs))
         results, shared = [], {}
@@ -285,6 +303,11 @@ class Workbench:
                                         self.data_root, self.data_root / "cache"))
         report(len(run_dirs), "evaluated")
         return results
+
+    def _check_eval(self, config: EvalConfig) -> None:
+        if self.limits is not None:
+            check_range("the number of samples", config.n_samples, 1, self.limits.max_eval_samples)
+            check_range("the number of KID subsets", config.kid_subsets, 1, self.limits.max_kid_subsets)
 
     def coverage(self, run_dirs, config: EvalConfig, p_target: np.ndarray | None = None, samples: int = 300,
                  nearest_shown: int = 4) -> Coverage:

@@ -79,23 +79,22 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
 
 def parse_indices(text: str | None, n: int) -> np.ndarray:
     """'3, 17, 200-220' -> sorted unique indices, all inside 0..n-1."""
-    chosen: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for part in (text or "").replace(";", ",").split(","):
         part = part.strip()
         if not part:
             continue
         try:
-            if "-" in part[1:]:
-                start, end = (int(x) for x in part.split("-", 1))
-                chosen.extend(range(start, end + 1))
-            else:
-                chosen.append(int(part))
+            start, end = (int(x) for x in part.split("-", 1)) if "-" in part[1:] else (int(part), int(part))
         except ValueError:
             raise error(f"{part!r} is not an index or a range like 200-220.") from None
-    indices = np.unique(np.asarray(chosen, dtype=np.int64))
-    if indices.size and (indices[0] < 0 or indices[-1] >= n):
-        raise error(f"Indices must be between 0 and {n - 1}.")
-    return indices
+        if not 0 <= start <= end < n:  # checked before anything is allocated
+            raise error(f"Indices must be between 0 and {n - 1} (got {part}).")
+        ranges.append((start, end))
+    if len(ranges) > n:
+        raise error(f"A selection has at most {n:,} parts.")
+    chosen = [np.arange(start, end + 1) for start, end in ranges]
+    return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
 def parse_gammas(text: str | None) -> list[float]:

@@ -48,13 +48,64 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def launch_kwargs(data_root: Path) -> dict:
-    """Arguments for demo.launch(): serve only generated files, cap uploads, add CSS and page script."""
+class HostGuard:
+    """ASGI middleware against DNS rebinding and cross-site requests: a request whose Host header is
+    not one of `allowed` (a page on evil.example resolving to 127.0.0.1 sends its own name), or a
+    POST whose Origin names another host, is refused with 403 before gradio reads it, so nothing a
+    foreign page uploads is ever stored."""
+
+    def __init__(self, app, allowed: frozenset[str]):
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            origin = headers.get("origin")
+            foreign_origin = (origin is not None and scope.get("method") in ("POST", "PUT", "DELETE", "PATCH")
+                              and _host_of(origin.split("://", 1)[-1]) not in self.allowed)
+            if _host_of(headers.get("host", "")) not in self.allowed or foreign_origin:
+                await _refuse(scope, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _host_of(netloc: str) -> str:
+    """'127.0.0.1:7860' -> '127.0.0.1'; '[::1]:7860' -> '::1'; names lower-cased."""
+    netloc = netloc.strip().lower().split("/", 1)[0]
+    if netloc.startswith("["):
+        return netloc[1:].split("]", 1)[0]
+    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+async def _refuse(scope, send) -> None:
+    body = b"Refused: this studio answers only requests addressed to the host it serves (see --host)."
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(host: str, share: bool) -> frozenset[str] | None:
+    """Host names a request may address: this computer's loopback names plus --host. None (no
+    check) when serving every interface or a share link: there a password protects the studio."""
+    if share or host in ("0.0.0.0", "::", ""):
+        return None
+    return frozenset({"localhost", "127.0.0.1", "::1", host.strip("[]").lower()})
+
+
+def launch_kwargs(data_root: Path, host: str = "127.0.0.1", share: bool = False) -> dict:
+    """Arguments for demo.launch(): serve only generated files, cap uploads, add CSS and page script,
+    refuse requests addressed to other hosts (DNS rebinding), no /monitoring endpoint."""
+    from starlette.middleware import Middleware
+
     data_root = Path(data_root).resolve()
     generated = data_root / GENERATED_DIR
     generated.mkdir(parents=True, exist_ok=True)
     blocked = [str(data_root / name) for name in ("cache", "uploads", "runs", "datasets")]
     script = (ASSETS / "studio.js").read_text()
+    hosts = allowed_hosts(host, share)
     return dict(
         allowed_paths=[str(generated)],  # thumbnails and exports; never the data or caches
         blocked_paths=blocked,
@@ -62,4 +113,6 @@ def launch_kwargs(data_root: Path) -> dict:
         css_paths=[ASSETS / "studio.css"],
         head=f"<script>{script}</script>",
         favicon_path=ASSETS / "logo.svg",
+        enable_monitoring=False,
+        **({} if hosts is None else {"app_kwargs": {"middleware": [Middleware(HostGuard, allowed=hosts)]}}),
     )

@@ -18,7 +18,7 @@ def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False, 
     demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=extra_tabs)
     if wait:
         assert demo.start_set.wait(timeout=300), "the start dataset was not prepared"
-    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root))
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root, "127.0.0.1"))
     try:
         yield demo
     finally:

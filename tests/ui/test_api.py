@@ -69,3 +69,23 @@ def test_data_root_and_caches_are_not_served(served):
         assert response.status_code in (403, 404), path
     thumbs = sorted((root / "generated").rglob("*.png"))
     assert thumbs and httpx.get(f"{base}/gradio_api/file={thumbs[0]}").status_code == 200
+
+
+def test_requests_for_other_hosts_and_foreign_origins_are_refused(served):
+    demo, root, _ = served
+    base = demo.local_url.rstrip("/")
+    port = base.rsplit(":", 1)[1]
+    assert httpx.get(base + "/").status_code == 200
+    rebinding = httpx.get(base + "/", headers={"Host": f"evil.example:{port}"})  # a DNS-rebinding page
+    assert rebinding.status_code == 403 and "access-control-allow-origin" not in rebinding.headers
+    assert httpx.get(base + "/config", headers={"Host": f"evil.example:{port}"}).status_code == 403
+    before = sorted(p.name for p in Path(demo.GRADIO_CACHE).rglob("*")) if Path(demo.GRADIO_CACHE).exists() else []
+    upload = httpx.post(base + "/gradio_api/upload", headers={"Origin": "http://evil.example"},
+                        files={"files": ("x.zip", b"PK\x05\x06" + bytes(18))})
+    assert upload.status_code == 403
+    after = sorted(p.name for p in Path(demo.GRADIO_CACHE).rglob("*")) if Path(demo.GRADIO_CACHE).exists() else []
+    assert after == before  # nothing of the foreign page's upload was stored
+    same_site = httpx.post(base + "/gradio_api/upload", headers={"Origin": base},
+                           files={"files": ("x.txt", b"hello")})
+    assert same_site.status_code == 200
+    assert httpx.get(base + "/monitoring").status_code in (403, 404)

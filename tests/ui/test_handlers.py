@@ -119,11 +119,11 @@ def test_compute_streams_then_caches(session, data_root):
 
 def test_stopping_keeps_previous_weights(session, data_root):
     before = session.current_key
-    generator = w.compute_weights(session, 0.5, 100000, 0.1, wb=Workbench(data_root))
+    generator = w.compute_weights(session, 0.5, 10000, 0.1, wb=Workbench(data_root))
     next(generator)  # first live update arrives
     generator.close()  # what gradio does on Stop or when the browser goes away
     assert session.current_key == before and len(session.weights) == 1
-    sweeping = w.sweep(session, "0.1, 0.9", 100000, 0.1, 0.1, wb=Workbench(data_root))
+    sweeping = w.sweep(session, "0.1, 0.9", 10000, 0.1, 0.1, wb=Workbench(data_root))
     next(sweeping)
     sweeping.close()
     assert len(session.weights) == 1 and not any((data_root / "cache" / "weights").glob("*g0.9*"))
@@ -216,3 +216,19 @@ def test_missing_clip_weights_point_to_pixels(session, data_root, monkeypatch):
     with pytest.raises(gr.Error, match="pixels"):
         _load(session, data_root, embedder="ViT-B-32/openai")
     assert session.dataset.fingerprint == fingerprint
+
+
+def test_out_of_range_requests_are_one_sentence_and_do_no_work(session, data_root):
+    import tracemalloc
+
+    with pytest.raises(gr.Error, match="(?i)steps must be between 1 and 10,000"):
+        next(w.compute_weights(session, 0.5, 10**9, 0.1, wb=Workbench(data_root)))
+    with pytest.raises(gr.Error, match="(?i)the number of γ values"):
+        next(w.sweep(session, ", ".join(f"{g / 1000:g}" for g in range(1001)), 10, 0.1, 0.5, wb=Workbench(data_root)))
+    tracemalloc.start()
+    with pytest.raises(gr.Error, match="between 0 and 59"):
+        m.select_points(session, "0-10000000", wb=Workbench(data_root))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5 << 20  # refused before 10 million indices were made
+    assert len(session.weights) == 1  # nothing computed, nothing lost

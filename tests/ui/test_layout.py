@@ -123,3 +123,13 @@ def test_own_images_empty_the_class_fields_and_built_in_restores_them():
     assert [update["visible"] for update in folder[:3]] == [False, False, True] and folder[3]["value"] == ""
     builtin = _source_fields(h.SOURCES[0], "0,1", 1000)
     assert builtin[0]["visible"] and (builtin[3]["value"], builtin[4]["value"]) == ("0,1", 1000)
+
+
+def test_allowed_hosts_are_this_computer_and_the_chosen_host():
+    from divweights_ui.serving import _host_of, allowed_hosts
+
+    assert allowed_hosts("127.0.0.1", share=False) == {"localhost", "127.0.0.1", "::1"}
+    assert "studio.lan" in allowed_hosts("studio.lan", share=False)
+    assert allowed_hosts("0.0.0.0", share=False) is None and allowed_hosts("127.0.0.1", share=True) is None
+    assert [_host_of(h) for h in ("127.0.0.1:7860", "[::1]:7860", "LocalHost", "evil.example:80")] == [
+        "127.0.0.1", "::1", "localhost", "evil.example"]
