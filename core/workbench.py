@@ -28,7 +28,7 @@ import numpy as np
 from core.data import projection, storage
 from core.data.dataset import Dataset, class_names_of
 from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedCancelled, EmbedConfig, embed, embed_cached
+from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
 from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
@@ -81,6 +81,8 @@ class Workbench:
     def embed(self, dataset: Dataset, embedder: EmbedConfig, on_progress: OnProgress = None,
               should_stop: ShouldStop = None, use_cache: bool = True) -> tuple[np.ndarray, bool]:
         """-> (features (n, d) float32 rows L2-normalised, cache hit). Stopping raises JobStopped."""
+        if self.confine:  # from the web page: listed open_clip weights, checkpoints only from <root>/models
+            embedder = check_web_embedder(embedder, self.data_root / "models")
         report = reporter(on_progress, "embed", len(dataset))
         progress = lambda done, total: report(done, f"embedding {done:,}/{total:,} images", total)  # noqa: E731
         try:
@@ -212,7 +214,9 @@ class Workbench:
         record["image_shape"] = list(dataset.images.shape[1:])
         if run_dir is None:
             run_dir = self.new_run_dir(name or f"{Path(spec.source).name}-{'baseline' if label == 'uniform' else label}")
-        run_dir = Path(run_dir)
+        run_dir = Path(run_dir).resolve()
+        if run_dir in (self.data_root, self.runs_root().resolve()) or run_dir in self.runs_root().resolve().parents:
+            raise ValueError(f"{run_dir} holds the studio's data or its runs; choose a folder of the run's own")
         if (run_dir / "config.json").exists():
             if not reuse:
                 raise ValueError(f"{run_dir} already holds a run: resume it, or choose another run folder")
@@ -226,9 +230,9 @@ class Workbench:
         """The folder of a run listed under <data root>/runs/ (names from the web page stay there)."""
         if not run_id or not str(run_id).strip():
             raise ValueError("choose a run first")
-        root = self.runs_root()
+        root = self.runs_root().resolve()
         path = storage.resolve_under(root, root / str(run_id))
-        if path == root.resolve() or not (path / "status.json").exists():
+        if path.parent != root or not path.is_dir():  # a direct child of runs/, never runs/ itself or deeper
             raise ValueError(f"there is no run {run_id!r}")
         return path
 

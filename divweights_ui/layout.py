@@ -27,6 +27,7 @@ from divweights_ui.weights_handlers import compute_weights, show_weights, sweep
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)  # embedding and weights share the accelerator
 INTERNAL = dict(api_visibility="private")  # chained refreshes: not part of the public API
+SESSION_TTL_S = 2 * 3600  # seconds a session's data is kept after its last action
 
 INTRO = """# divweights studio
 Make a generative model see **every kind of image as often as every other**. Each training image
@@ -87,7 +88,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
     wc = WeightsConfig()
 
     with gr.Blocks(title="divweights studio") as demo:
-        state = gr.State(Session())
+        # a session's data (~60 MB for 2,000 images) is freed once it has been idle SESSION_TTL_S, and by
+        # gradio an hour after its page closed; its runs live on in their folders
+        state = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.release)
         gr.Markdown(INTRO)
         notice = gr.Markdown(start.status_markdown() if choice else "", elem_id="dw-notice")
         with gr.Tabs():

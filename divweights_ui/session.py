@@ -23,10 +23,15 @@ class Session:
     thumbs_b64: dict[int, str] = field(default_factory=dict)  # index -> small base64 PNG for map hovers
     notices: list[str] = field(default_factory=list)  # things the user should know (e.g. skipped files)
 
-    def replace_data(self, ready: Prepared) -> None:
+    def replace_data(self, ready: Prepared | None) -> None:
         """A new dataset/embedding: everything derived from the old one is dropped."""
         self.ready, self.weights, self.current_key = ready, {}, None
         self.layout, self.thumbs_b64 = None, {}
+
+    def release(self) -> None:
+        """Drop the session's data (gradio calls this when the session expires or its page is gone)."""
+        self.replace_data(None)
+        self.notices = []
 
     @property
     def spec(self):

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -64,6 +65,27 @@ class EmbedConfig:
         if not model.strip():
             raise ValueError("choose an embedder: pixels, precomputed or an open_clip model such as ViT-L-14/openai")
         return cls(model=model.strip(), pretrained=pretrained.strip() or cls.pretrained, **settings)
+
+
+def check_web_embedder(config: EmbedConfig, models_dir: Path) -> EmbedConfig:
+    """An embedder named on the web page: pixels, precomputed, or one of open_clip's listed (model,
+    tag) pairs ('none' for random weights); a checkpoint file only from `models_dir` (the data root's
+    models/ folder). The refusal is the same sentence whether or not a named file exists, so the page
+    learns nothing about the server's files. (The command line names any checkpoint it likes.)"""
+    if config.model in (PIXELS, PRECOMPUTED):
+        return config
+    import open_clip
+
+    if config.model not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {config.model!r} (see open_clip.list_models(), or use 'pixels')")
+    tag = config.pretrained or "none"
+    if tag.lower() in NO_WEIGHTS or tag in open_clip.list_pretrained_tags_by_model(config.model):
+        return config
+    checkpoint = (Path(models_dir) / tag).resolve()
+    if Path(models_dir).resolve() in checkpoint.parents and checkpoint.is_file():
+        return dataclasses.replace(config, pretrained=str(checkpoint))
+    raise ValueError(f"{config.model} has no pretrained tag {tag!r}; in the studio, a checkpoint file must be "
+                     f"named by its file name inside {models_dir}")
 
 
 # ---------------------------------------------------------------------------- preprocessing

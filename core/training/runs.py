@@ -200,7 +200,7 @@ def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
     (run_dir / "stop.request").unlink(missing_ok=True)
     write_status(run_dir, "queued", pid=None, message="starting")
     env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root)}
-    command = [sys.executable, "-m", "core", "train", "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # one token: never read as an option
     with open(run_dir / "log.txt", "ab") as log:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

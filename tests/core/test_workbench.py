@@ -1,6 +1,7 @@
 """One test per workbench operation (CPU, tiny data): the layer the studio, the CLI and the study share."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +176,29 @@ def test_eval_config_follows_the_weights_embedder():
     assert EvalConfig.for_embedder("ViT-B-32/laion2b_s34b_b79k").pretrained == "laion2b_s34b_b79k"
     assert EvalConfig.for_embedder("precomputed").embedder == "pixels"  # generated images have no precomputed features
     assert isinstance(EvalConfig.for_embedder(PIXELS, n_samples=5), EvalConfig)
+
+
+def test_run_folders_from_the_page_are_direct_children_of_runs(wb, tmp_path):
+    run_dir = wb.create_run(PAIR, None, TINY_TRAIN, name="x" * 300)  # a long name is shortened, not a traceback
+    assert run_dir.parent == wb.runs_root() and len(run_dir.name) < 80
+    for bad in ("../x", "a/../../b", f"{run_dir.name}/checkpoints", ".", "runs/../../y"):
+        with pytest.raises(ValueError):
+            wb.run_dir(bad)
+    orphan = wb.runs_root() / "orphan"
+    orphan.mkdir()  # a folder whose run never got a status: it can still be deleted
+    wb.delete_run(wb.run_dir("orphan"))
+    assert not orphan.exists()
+    cli = Workbench(wb.data_root, confine=False)
+    for folder in (wb.data_root, wb.runs_root(), wb.data_root.parent):
+        with pytest.raises(ValueError, match="choose a folder of the run's own"):
+            cli.create_run(PAIR, None, TINY_TRAIN, run_dir=folder)
+
+
+def test_a_run_folder_named_like_an_option_is_executed(wb, data_root):
+    import subprocess
+    import sys
+
+    run_dir = wb.create_run(PAIR, None, TINY_TRAIN, run_dir=data_root / "runs" / "--no-queue")
+    command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # what launch_run runs
+    assert subprocess.run(command, cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120).returncode == 0
+    assert runs.read_status(run_dir)["state"] == "finished"

@@ -232,3 +232,21 @@ def test_out_of_range_requests_are_one_sentence_and_do_no_work(session, data_roo
     tracemalloc.stop()
     assert peak < 5 << 20  # refused before 10 million indices were made
     assert len(session.weights) == 1  # nothing computed, nothing lost
+
+
+def test_the_embedder_field_cannot_reach_server_files(session, data_root, tmp_path):
+    from core.data.embed import EmbedConfig, check_web_embedder
+
+    secret = tmp_path / "secret.pt"
+    secret.write_bytes(b"x")
+    messages = []
+    for path in (str(secret), str(tmp_path / "absent.pt"), "../../etc/passwd"):
+        with pytest.raises(gr.Error) as info:
+            _load(session, data_root, embedder=f"ViT-B-32/{path}")
+        messages.append(info.value.message.replace(path, "PATH"))
+    assert len(set(messages)) == 1 and "checkpoint file must be named" in messages[0]  # no existence oracle
+    (data_root / "models").mkdir()
+    (data_root / "models" / "mine.pt").write_bytes(b"x")
+    accepted = check_web_embedder(EmbedConfig.parse("ViT-B-32/mine.pt"), data_root / "models")
+    assert accepted.pretrained == str((data_root / "models" / "mine.pt").resolve())
+    assert check_web_embedder(EmbedConfig.parse("ViT-B-32/openai"), data_root / "models").pretrained == "openai"

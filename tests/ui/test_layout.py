@@ -133,3 +133,15 @@ def test_allowed_hosts_are_this_computer_and_the_chosen_host():
     assert allowed_hosts("0.0.0.0", share=False) is None and allowed_hosts("127.0.0.1", share=True) is None
     assert [_host_of(h) for h in ("127.0.0.1:7860", "[::1]:7860", "LocalHost", "evil.example:80")] == [
         "127.0.0.1", "::1", "localhost", "evil.example"]
+
+
+def test_sessions_are_freed_when_idle_or_closed(demo):
+    from divweights_ui.layout import SESSION_TTL_S
+
+    state = next(block for block in demo.blocks.values() if isinstance(block, gr.State))
+    assert state.time_to_live == SESSION_TTL_S < float("inf")
+    demo.start_set.wait(timeout=120)
+    session = demo.start_set.visitor_session()
+    state.delete_callback(session)  # what gradio calls when the session expires
+    assert session.ready is None and session.weights == {} and session.layout is None
+    assert demo.start_set.session.ready is not None  # the start set every visitor copies is kept
