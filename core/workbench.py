@@ -212,6 +212,7 @@ class Workbench:
         label = label or ("uniform" if np.ptp(p) == 0 else "weights")
         record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset)
         record["image_shape"] = list(dataset.images.shape[1:])
+        record["device_resolved"] = resolve_device(config.device)
         if run_dir is None:
             run_dir = self.new_run_dir(name or f"{Path(spec.source).name}-{'baseline' if label == 'uniform' else label}")
         run_dir = Path(run_dir).resolve()

@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     existing = (run_dir / "config.json").exists()
     if args.source is None and not existing:
         raise UserError(f"{run_dir} holds no run (no config.json): give SOURCE to create one")
+    if args.source is None and (fixed := fixed_settings_given(args)):
+        raise UserError(f"{', '.join(fixed)} cannot change an existing run ({run_dir / 'config.json'} keeps its "
+                        "settings); only --steps and --device can")
     if args.source is not None:
         if existing and not args.resume:
             raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --run-dir")
@@ -75,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(f"{run_dir.name}: {state} ({runs.read_status(run_dir).get('message', '')})")
     return 1 if state == "failed" else 0
+
+
+def fixed_settings_given(args: argparse.Namespace) -> list[str]:
+    """The options given that only a new run can take (an existing one would silently ignore them)."""
+    names = ("weights", "gamma", "label", "preset", "batch_size", "train_seed", "log_every", "sample_every",
+             "checkpoint_every", "classes", "per_class")
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+    return given + [f"--{name}" for name in ("uniform", "bf16", "compile") if getattr(args, name)]
 
 
 def create(wb, args: argparse.Namespace, run_dir: Path) -> Path:

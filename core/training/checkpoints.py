@@ -13,7 +13,8 @@ import torch
 from core import __version__
 from core.data.storage import atomic_write_bytes
 from core.training.networks import Generator
-from core.training.runs import KEEP_CHECKPOINTS, checkpoint_paths, load_config, read_config, read_json
+from core.training.runs import (KEEP_CHECKPOINTS, RESUME_FREE_FIELDS, checkpoint_paths, load_config, read_config,
+                                read_json)
 
 
 CHECKPOINT_FORMAT = "divweights-checkpoint/1"
@@ -25,7 +26,6 @@ class CheckpointError(ValueError):
 
 def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over names, dtypes, shapes and bytes: catches corruption anywhere in the data."""
-
     digest = hashlib.sha256()
     for name in sorted(tensors):
         tensor = tensors[name].contiguous()
@@ -97,14 +97,15 @@ def restore_latest_checkpoint(run_dir: Path, trainer) -> tuple[Path | None, list
     """Load the newest checkpoint that verifies into `trainer`; older ones are the fallback.
 
     Returns (path or None when there is no checkpoint file at all, [why each newer one was
-    skipped]). Raises ValueError when checkpoint files exist but none is usable.
+    skipped]). Raises ValueError when checkpoint files exist but none is usable, or when the run's
+    settings (config.json) differ from those the checkpoint was trained with.
     """
-
     skipped = []
     paths = checkpoint_paths(run_dir)
     for path in paths:
         try:
             tensors, meta = read_checkpoint(path.read_bytes())
+            _check_same_settings(path, meta.get("train", {}), asdict(trainer.config))
             trainer.load_state_tensors(tensors, meta)
             return path, skipped
         except (CheckpointError, KeyError, RuntimeError) as exc:
@@ -114,9 +115,17 @@ def restore_latest_checkpoint(run_dir: Path, trainer) -> tuple[Path | None, list
     return None, skipped
 
 
+def _check_same_settings(path: Path, saved: dict, current: dict) -> None:
+    """config.json edited after the checkpoint was written (other than steps and device): refuse."""
+    changed = [f"{name} {saved.get(name)!r} -> {value!r}" for name, value in current.items()
+               if name not in RESUME_FREE_FIELDS and name in saved and saved[name] != value]
+    if changed:
+        raise ValueError(f"config.json was edited after {path.name} was saved ({'; '.join(changed)}); "
+                         "put the settings back, or start a new run")
+
+
 def load_generator(run_dir: Path, device: str = "cpu"):
     """The generator of a run's newest good checkpoint, in eval mode on `device`."""
-
     record = read_config(run_dir)
     config = load_config(record)
     h, w, c = record["image_shape"]

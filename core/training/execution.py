@@ -22,9 +22,10 @@ from core.data.storage import atomic_write_bytes, atomic_write_json
 from core.jobs import OnProgress, Progress, ShouldStop, stopped
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
-from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_metrics, checkpoint_paths, job_lock,
-                                load_config, pid_alive, read_config, read_status, refresh_status, request_stop,
-                                stop_requested, trim_metrics, weights_fingerprint, write_status)
+from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
+                                environment, job_lock, load_config, pid_alive, read_config, read_status,
+                                refresh_status, request_stop, stop_requested, trim_metrics, weights_fingerprint,
+                                write_status)
 from core.training.trainer import LossMeter, Trainer, train
 
 HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued
@@ -135,7 +136,6 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
 
 def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool, on_progress: OnProgress = None,
                      should_stop: ShouldStop = None) -> str:
-
     trainer = Trainer(config, images, p)
     resumed = {}
     if resume:
@@ -146,6 +146,8 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
     if skipped := resumed.get("skipped_checkpoints"):
         message += f" (skipped {'; '.join(skipped)})"
     write_status(run_dir, "running", pid=os.getpid(), step=trainer.step, steps=config.steps, message=message, **resumed)
+    append_event(run_dir, "resumed" if resume else "started", step=trainer.step, steps=config.steps,
+                 device=str(trainer.device), pid=os.getpid(), environment=environment(), **resumed)
     hooks = _RunHooks(run_dir, trainer, on_progress)
     train(config, images, p, on_step=hooks, trainer=trainer,
           should_stop=lambda: stop_requested(run_dir) or stopped(should_stop))

@@ -7,6 +7,7 @@ the folder is a run's only interface. Reading runs imports no torch.
   metrics.jsonl    mean losses every `log_every` generator steps
   checkpoints/     ckpt-<step>.safetensors, the last KEEP_CHECKPOINTS kept
   samples/         step-<step>.png grids from one fixed latent batch (comparable across runs)
+  events.jsonl     one line per start and resume: step, device, process, versions
   stop.request     written by `request_stop`; the trainer checkpoints and exits
   log.txt          stdout/stderr of the training process
 
@@ -23,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -62,8 +64,28 @@ def run_record(config: TrainConfig, dataset_spec: dict, dataset_fingerprint: str
         "weights": weights_label,  # "uniform" (baseline), "gamma=0.8 (pixels)", or a file name
         "weights_fingerprint": weights_fingerprint(p),
         "version": __version__,
+        "environment": environment(),
         "created": time.time(),
     }
+
+
+def environment() -> dict:
+    """Versions a run's numbers depend on (read without importing torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "torch": installed("torch"),
+            "divweights": __version__}
+
+
+def append_event(run_dir: Path, event: str, **fields_) -> None:
+    """One line in events.jsonl: the run's history of starts and resumes (never rewritten)."""
+    append_jsonl(Path(run_dir) / "events.jsonl", {"event": event, "time": time.time(), **fields_})
 
 
 def weights_fingerprint(p: np.ndarray) -> str:
@@ -121,8 +143,12 @@ def write_status(run_dir: Path, state: str, **fields_) -> dict:
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
-    with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    append_jsonl(Path(run_dir) / "metrics.jsonl", record)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

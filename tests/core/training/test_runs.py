@@ -243,3 +243,26 @@ def test_out_of_memory_marks_the_run_failed(data_root, monkeypatch):
     assert train_cli("r", steps=2) == 1
     status = runs.read_status(data_root / "runs" / "r")
     assert status["state"] == "failed" and "CUDA out of memory" in status["message"]
+
+
+def test_resume_detects_an_edited_config_and_refuses_ignored_flags(data_root, capsys):
+    import json
+
+    run_dir = data_root / "runs" / "r"
+    assert train_cli("r", steps=4) == 0
+    record = runs.read_config(run_dir)
+    assert record["device_resolved"] == "cpu" and record["environment"]["numpy"] == np.__version__
+    assert torch.__version__.startswith(record["environment"]["torch"])
+    assert main(["train", "--run-dir", "r", "--steps", "6", "--batch-size", "8", "--train-seed", "3"]) == 2
+    assert "--batch-size, --train-seed cannot change an existing run" in capsys.readouterr().err
+    assert runs.read_config(run_dir)["train"]["steps"] == 4  # nothing was written
+    assert main(["train", "--run-dir", "r", "--steps", "6"]) == 0
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["step"]) for e in events] == [("started", 0), ("resumed", 4)]
+    assert events[1]["device"] == "cpu" and events[1]["environment"]["python"]
+    edited = runs.read_config(run_dir)
+    edited["train"]["batch_size"] = 8  # edited by hand after the checkpoints were written
+    (run_dir / "config.json").write_text(json.dumps(edited))
+    assert main(["train", "--run-dir", "r", "--steps", "8"]) == 2
+    assert "config.json was edited after ckpt-" in capsys.readouterr().err
+    assert runs.checkpoint_paths(run_dir)[0].name == "ckpt-0000006.safetensors"  # the checkpoints are kept
