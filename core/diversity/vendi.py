@@ -58,11 +58,18 @@ def check_probabilities(p, n: int | None = None) -> np.ndarray:
 
 
 def score_from_eigenvalues(eigenvalues, q: float = 1.0) -> float:
-    """exp of the order-q Rényi entropy of a spectrum (zero and round-off negative values skipped)."""
+    """exp of the order-q Rényi entropy of the spectrum (n,) of an n×n matrix, round-off dropped.
+
+    Eigenvalues λ ≤ n·eps·λ_max are round-off of a rank-deficient matrix (the numerical-rank rule of
+    `core.diversity.weights.reduce_rank`): for q < 1 their λ^q would add up (35 values of ~1e-17
+    shift the q = 0.5 score of a rank-5, 40-item kernel by ~1e-7), so they are skipped, as zeros are.
+    """
     if not q > 0:
         raise ValueError(f"order q must be > 0 (or inf); got {q}")
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    lam = lam[lam > 0]
+    lam = np.asarray(eigenvalues, dtype=np.float64).reshape(-1)
+    if lam.size == 0 or not lam.max() > 0:
+        raise ValueError("the spectrum has no positive eigenvalue, so the Vendi Score is undefined")
+    lam = lam[lam > len(lam) * np.finfo(np.float64).eps * lam.max()]
     lam = lam / lam.sum()  # the spectrum sums to trace = 1 up to round-off
     if np.isinf(q):
         return float(1.0 / lam.max())

@@ -2,11 +2,13 @@
 
 FID (Heusel et al. 2017) is the Fréchet distance between two Gaussians fitted to features:
     d² = |μ_r − μ_g|² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2}).
-Weighted FID (Berns et al. 2023) fits the real Gaussian with the diversity weights w:
-    μ* = Σ wᵢxᵢ / Σ wᵢ,   Σ* = Σ wᵢ(xᵢ−μ*)(xᵢ−μ*)ᵀ / Σ wᵢ,
-while the generated statistics stay unweighted. Both sides use the same estimator (normalised
-by the total weight, i.e. by n when unweighted), so weighted FID with uniform weights *is* FID.
-(pytorch-fid normalises by n−1; the two differ by a factor n/(n−1) on each covariance.)
+The covariances are the unbiased estimates, normalised by n − 1, as in every peer (torch-fidelity,
+pytorch-fid, clean-fid, torchmetrics: `numpy.cov(x, rowvar=False)`), so FID here is their number.
+Weighted FID (Berns et al. 2023) fits the real Gaussian with the diversity weights w, using the
+reliability-weights form of the same estimator (`numpy.cov(x, rowvar=False, aweights=w)`):
+    μ* = Σ wᵢxᵢ / V1,   Σ* = Σ wᵢ(xᵢ−μ*)(xᵢ−μ*)ᵀ / (V1 − V2/V1),   V1 = Σ wᵢ, V2 = Σ wᵢ²,
+while the generated statistics stay unweighted. With uniform weights V1 − V2/V1 = (n − 1)·w, so
+weighted FID with uniform weights *is* FID. A covariance needs 2 rows (and weights on ≥ 2 rows).
 
 Features may be numpy arrays or torch tensors (e.g. on a GPU): the same lines run on either.
 """
@@ -19,14 +21,20 @@ from core.arrays import as_float64, xp
 
 
 def feature_statistics(features: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (d,) and covariance (d, d) of `features` (n, d); `weights` (n,) ≥ 0, None = uniform."""
+    """Mean (d,) and unbiased covariance (d, d) of `features` (n ≥ 2, d); `weights` (n,) ≥ 0, None = uniform.
+
+    Equals `numpy.cov(features, rowvar=False, aweights=weights)` (1/(n − 1) when unweighted).
+    """
     x = _as_matrix(features)
     w = x.new_ones(len(x)) if xp(x) is not np else np.full(len(x), 1.0)
     w = w if weights is None else _as_weights(weights, len(x), like=x)
-    w = w / w.sum()
+    w = w / w.sum()  # V1 = 1, so the normaliser V1 − V2/V1 is 1 − Σ wᵢ²
+    normaliser = 1.0 - float((w * w).sum())
+    if normaliser <= 0.0:
+        raise ValueError("the weights put all their mass on one row, so the weighted covariance is undefined")
     mu = w @ x
     centred = x - mu
-    sigma = (centred * w[:, None]).T @ centred
+    sigma = (centred * w[:, None]).T @ centred / normaliser
     return mu, (sigma + sigma.T) / 2  # exact symmetry for the eigen-decompositions below
 
 
@@ -71,8 +79,10 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 def _as_matrix(features: np.ndarray) -> np.ndarray:
     x = as_float64(features)
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"features must be a non-empty (n, d) array, got shape {tuple(x.shape)}")
+    if x.ndim != 2:
+        raise ValueError(f"features must be an (n, d) array, got shape {tuple(x.shape)}")
+    if len(x) < 2:
+        raise ValueError(f"FID needs at least 2 rows of features on each side for a covariance, got {len(x)}")
     if not bool(xp(x).isfinite(x).all()):
         raise ValueError("features contain NaN or inf")
     return x

@@ -6,7 +6,8 @@ It is log(C) when every sample is classified with certainty and the C classes ar
 equally, and 0 when every sample gets the same class distribution. Class probabilities come
 from zero-shot CLIP when the features are CLIP features and its text tower can be loaded;
 otherwise from a logistic-regression probe trained on the labelled real features (cached on
-disk as npz coefficients). The result records which source was used.
+disk as npz coefficients). The result records which source was used. Probabilities are checked,
+never renormalised: an empty array, NaN, negative entries or a row not summing to 1 (±1e-6) is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.arrays import to_numpy
 from core.data.cache import ArrayCache
 from core.data.storage import fingerprint_arrays
 
@@ -31,13 +33,35 @@ class InceptionResult(NamedTuple):
     n_classes: int
 
 
+ROW_SUM_TOLERANCE = 1e-6  # |Σ_c p(c|x) − 1| allowed per row; beyond it the rows are refused, not renormalised
+
+
 def inception_score_from_probs(probs: np.ndarray) -> float:
-    """Mutual information between class and sample, probs (m, C) rows summing to 1."""
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 2 or not np.isfinite(p).all() or (p < 0).any():
-        raise ValueError("class probabilities must be a finite non-negative (m, C) array")
-    p = p / p.sum(axis=1, keepdims=True)
+    """Mutual information between class and sample, probs (m, C) (numpy or torch), each row
+    non-negative and summing to 1 within `ROW_SUM_TOLERANCE`; used as given, never renormalised."""
+    p = _check_probabilities(probs)
     return float(max(_entropy(p.mean(axis=0)) - _entropy(p).mean(), 0.0))
+
+
+def _check_probabilities(probs) -> np.ndarray:
+    """(m, C) float64 numpy array of class probabilities, or a one-sentence ValueError."""
+    p = np.asarray(to_numpy(probs), dtype=np.float64)
+    if p.ndim != 2 or p.size == 0:
+        raise ValueError(f"class probabilities must be a non-empty (m, C) array, got shape {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError(f"class probabilities contain NaN or inf (row {_first_row(~np.isfinite(p))})")
+    if (p < 0).any():
+        raise ValueError(f"class probabilities must be non-negative (row {_first_row(p < 0)} is not)")
+    off = np.flatnonzero(np.abs(p.sum(axis=1) - 1.0) > ROW_SUM_TOLERANCE)
+    if len(off):
+        raise ValueError(f"each row of class probabilities must sum to 1 (tolerance {ROW_SUM_TOLERANCE:g}), but "
+                         f"row {int(off[0])} sums to {p[off[0]].sum():.8g} ({len(off)} of {len(p)} rows are off)")
+    return p
+
+
+def _first_row(mask: np.ndarray) -> int:
+    """Index of the first row of an (m, C) boolean mask with a True entry."""
+    return int(np.flatnonzero(mask.any(axis=1))[0])
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -148,6 +172,7 @@ def inception_score(
     Zero-shot CLIP when `clip=(model, pretrained)` and class names are given and the model loads,
     else the probe fitted on (features_real, labels_real (n,)); features_real may be None when only
     zero-shot CLIP is wanted."""
+    features_gen = _check_features(features_gen, "generated")
     if clip is not None and class_names:
         try:
             text, scale = clip_text_features(list(class_names), clip[0], clip[1], device)
@@ -158,9 +183,19 @@ def inception_score(
             return InceptionResult(inception_score_from_probs(probs), f"clip-zero-shot:{clip[0]}/{clip[1]}", len(class_names))
     if features_real is None or labels_real is None:
         raise ValueError("Inception Score needs CLIP with class names, or labelled real data for the probe")
-    coef, intercept, classes = fit_probe(features_real, labels_real, cache_dir)
+    coef, intercept, classes = fit_probe(_check_features(features_real, "real"), to_numpy(labels_real), cache_dir)
     probs = probe_probabilities(features_gen, coef, intercept)
     return InceptionResult(inception_score_from_probs(probs), "classifier:logreg", len(classes))
+
+
+def _check_features(features, which: str) -> np.ndarray:
+    """(n, d) float64 numpy copy of numpy or torch features, non-empty and finite."""
+    x = np.asarray(to_numpy(features), dtype=np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"{which} features must be a non-empty (n, d) array, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{which} features contain NaN or inf")
+    return x
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

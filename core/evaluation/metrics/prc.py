@@ -27,6 +27,8 @@ def precision_recall(
     features_real: np.ndarray, features_gen: np.ndarray, k: int = 3, batch_size: int = 4096
 ) -> PrecisionRecall:
     """Precision and recall of generated features (m, d) against real features (n, d)."""
+    _check_positive_int("k", k, "the neighbour whose distance is each ball's radius")
+    _check_positive_int("batch_size", batch_size, "rows per distance block")
     real, gen = _as_float64(features_real), _as_float64(features_gen)
     if real.shape[1] != gen.shape[1]:
         raise ValueError(f"feature widths differ: real {real.shape[1]}, generated {gen.shape[1]}")
@@ -70,3 +72,8 @@ def _as_float64(features: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or not bool(xp(x).isfinite(x).all()):
         raise ValueError("features must be a finite (n, d) array")
     return x
+
+
+def _check_positive_int(name: str, value, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer ≥ 1 ({meaning}), got {value!r}")

@@ -106,3 +106,36 @@ def test_normalise_rows_leaves_the_callers_array_alone():
     unit = normalise_rows(X)
     np.testing.assert_array_equal(X, [[3.0, 4.0], [0.0, 2.0]])
     np.testing.assert_allclose(unit, [[0.6, 0.8], [0.0, 1.0]], rtol=0, atol=1e-16)
+
+
+def low_rank_unit_features(n=40, rank=5, seed=4):
+    """(n, rank) rows L2-normalised: the cosine kernel F Fᵀ (n, n) has rank `rank`."""
+    F = np.random.default_rng(seed).normal(size=(n, rank))
+    return F / np.linalg.norm(F, axis=1, keepdims=True)
+
+
+def renyi_score(eigenvalues, q):
+    lam = eigenvalues / eigenvalues.sum()
+    return np.sum(lam**q) ** (1 / (1 - q))
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_round_off_eigenvalues_of_a_low_rank_kernel_are_not_counted(uniform):
+    """Rank 5, 40 items, q = 0.5: the 35 round-off eigenvalues (~1e-17, square roots ~3e-9) must not
+    add to the score; it equals the score of the 5 nonzero eigenvalues (of the 5×5 Fᵀ diag(p) F)."""
+    F = low_rank_unit_features()
+    p = np.full(40, 1 / 40) if uniform else np.random.default_rng(5).dirichlet(np.ones(40))
+    expected = renyi_score(np.linalg.eigvalsh(F.T @ (p[:, None] * F)), q=0.5)
+    assert vendi_score_kernel(F @ F.T, p, q=0.5) == pytest.approx(expected, rel=1e-12)
+    assert vendi_score(F, p, q=0.5, side="items") == pytest.approx(expected, rel=1e-12)
+    assert vendi_score(F, p, q=0.5, side="features") == pytest.approx(expected, rel=1e-12)
+
+
+def test_score_from_eigenvalues_drops_values_below_the_relative_tolerance():
+    from core.diversity.vendi import score_from_eigenvalues
+
+    lam = np.r_[np.full(4, 0.25), np.full(36, 1e-17)]  # below 40 · eps · 0.25 ≈ 2.2e-15
+    assert score_from_eigenvalues(lam, q=0.5) == pytest.approx(4.0, rel=1e-14)
+    assert score_from_eigenvalues(lam, q=1.0) == pytest.approx(4.0, rel=1e-14)
+    kept = np.r_[np.full(4, 0.25), 1e-9]  # a genuine small eigenvalue is kept
+    assert score_from_eigenvalues(kept, q=0.5) > 4.0 + 1e-5

@@ -44,13 +44,33 @@ def test_fid_of_large_samples_approaches_the_population_value():
     assert fid(real, gen) == pytest.approx(expected, rel=0.03)
 
 
-def test_weighted_statistics_follow_the_formula():
+def test_weighted_statistics_follow_the_reliability_weights_formula():
+    """Σ* = Σ wᵢ(xᵢ−μ*)(xᵢ−μ*)ᵀ / (V1 − V2/V1), V1 = Σw, V2 = Σw²: numpy.cov with aweights."""
     x = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
     w = np.array([1.0, 1.0, 2.0])
     mu, sigma = feature_statistics(x, w)
     np.testing.assert_allclose(mu, [0.5, 2.0])
     centred = x - mu
-    np.testing.assert_allclose(sigma, (w[:, None] * centred).T @ centred / w.sum())
+    v1, v2 = w.sum(), (w**2).sum()
+    np.testing.assert_allclose(sigma, (w[:, None] * centred).T @ centred / (v1 - v2 / v1), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(x, rowvar=False, aweights=w), rtol=1e-12)
+
+
+def test_unweighted_statistics_are_the_unbiased_estimates():
+    x = _rng_features(7, n=30, d=4)
+    mu, sigma = feature_statistics(x)
+    np.testing.assert_allclose(mu, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(x, rowvar=False), rtol=1e-12)  # 1/(n−1), as every peer
+
+
+def test_fid_equals_the_peers_formula_with_unbiased_covariances():
+    """torch-fidelity, pytorch-fid, clean-fid, torchmetrics: np.cov (1/(n−1)) and scipy's sqrtm."""
+    real, gen = _rng_features(8, n=60, d=5), _rng_features(9, n=40, d=5, shift=0.7, scale=1.3)
+    s1, s2 = np.cov(real, rowvar=False), np.cov(gen, rowvar=False)
+    diff = real.mean(0) - gen.mean(0)
+    reference = diff @ diff + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert fid(real, gen) == pytest.approx(reference, rel=1e-6)
+    assert weighted_fid(real, gen, np.ones(len(real))) == pytest.approx(reference, rel=1e-6)
 
 
 def test_weights_pull_the_target_toward_heavy_examples():
@@ -73,3 +93,20 @@ def test_nan_features_are_refused():
     x[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         fid(x, np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("n_real, n_gen", [(1, 10), (10, 1), (1, 1)])
+def test_fewer_than_two_rows_are_refused(as_input, n_real, n_gen):
+    rng = np.random.default_rng(10)
+    real, gen = as_input(rng.normal(size=(n_real, 3))), as_input(rng.normal(size=(n_gen, 3)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        fid(real, gen)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        weighted_fid(real, gen, np.ones(n_real))
+
+
+def test_weights_on_a_single_row_are_refused(as_input):
+    """All weight on one row: V1 − V2/V1 = 0, the weighted covariance is undefined."""
+    x = as_input(np.random.default_rng(11).normal(size=(10, 3)))
+    with pytest.raises(ValueError, match="one row"):
+        weighted_fid(x, x, np.eye(10)[4])

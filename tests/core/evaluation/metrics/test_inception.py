@@ -85,3 +85,47 @@ def test_zero_shot_picks_the_closest_prompt():
 def test_without_clip_or_labels_it_says_what_is_missing():
     with pytest.raises(ValueError, match="labelled real data"):
         inception_score(None, np.zeros((4, 2)))
+
+
+def _probs_with_bad_row(kind):
+    probs = np.tile([0.2, 0.5, 0.3], (6, 1))
+    if kind == "nan":
+        probs[2, 1] = np.nan
+    elif kind == "zero":
+        probs[2] = 0.0
+    elif kind == "unnormalised":
+        probs[2] = [0.2, 0.5, 0.31]  # sums to 1.01: not silently renormalised any more
+    elif kind == "negative":
+        probs[2] = [1.2, -0.2, 0.0]
+    return probs
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [("nan", "NaN"), ("zero", "sum to 1"), ("unnormalised", "sum to 1"), ("negative", "non-negative")],
+)
+def test_bad_probability_rows_are_refused(as_input, kind, message):
+    with pytest.raises(ValueError, match=message):
+        inception_score_from_probs(as_input(_probs_with_bad_row(kind)))
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (4, 0), (0, 0)])
+def test_empty_probabilities_are_refused(as_input, shape):
+    with pytest.raises(ValueError, match="empty"):
+        inception_score_from_probs(as_input(np.zeros(shape)))
+
+
+def test_rows_summing_to_one_within_the_tolerance_are_accepted(as_input):
+    probs = np.tile([0.2, 0.5, 0.3], (6, 1))
+    probs[0] += [5e-7, 0.0, 0.0]
+    assert inception_score_from_probs(as_input(probs)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_probe_path_refuses_empty_or_non_finite_generated_features(as_input):
+    features, labels = _two_blobs()
+    with pytest.raises(ValueError, match="empty"):
+        inception_score(features, as_input(np.zeros((0, 5))), labels)
+    bad = features[:10].copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        inception_score(features, as_input(bad), labels)

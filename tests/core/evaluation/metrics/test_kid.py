@@ -36,3 +36,54 @@ def test_subsets_are_capped_and_seeded():
     first = kid(real, gen, n_subsets=5, subset_size=1000, seed=3)
     assert first.subset_size == 40 and first.n_subsets == 5
     assert kid(real, gen, n_subsets=5, subset_size=1000, seed=3) == first
+
+
+def _double_loop_mmd2(x, y):
+    """Unbiased MMD² for sizes m, n by definition: within-set pairs i ≠ j, all cross pairs."""
+    k = lambda a, b: (a @ b / x.shape[1] + 1) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+@pytest.mark.parametrize("m, n", [(5, 9), (9, 5), (2, 3)])
+def test_unbiased_mmd_for_unequal_sizes_matches_a_direct_double_loop(as_input, m, n):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(m, 3)), rng.normal(0.5, 1.5, size=(n, 3))
+    assert mmd2_unbiased(as_input(x), as_input(y)) == pytest.approx(_double_loop_mmd2(x, y), rel=1e-12)
+
+
+@pytest.mark.parametrize("m, n", [(1, 5), (5, 1)])
+def test_unbiased_mmd_refuses_a_single_row(as_input, m, n):
+    rng = np.random.default_rng(5)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mmd2_unbiased(as_input(rng.normal(size=(m, 3))), as_input(rng.normal(size=(n, 3))))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("side", ["real", "gen"])
+def test_kid_refuses_non_finite_features(as_input, bad, side):
+    rng = np.random.default_rng(6)
+    real, gen = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    (real if side == "real" else gen)[7, 1] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kid(as_input(real), as_input(gen), n_subsets=3, subset_size=10)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        mmd2_unbiased(as_input(real), as_input(gen))
+
+
+@pytest.mark.parametrize("n_subsets", [0, -1])
+def test_kid_refuses_fewer_than_one_subset(as_input, n_subsets):
+    x = as_input(np.random.default_rng(7).normal(size=(20, 3)))
+    with pytest.raises(ValueError, match="n_subsets"):
+        kid(x, x, n_subsets=n_subsets, subset_size=10)
+
+
+@pytest.mark.parametrize("subset_size, n_real, n_gen", [(1, 20, 20), (0, 20, 20), (10, 1, 20), (10, 20, 1)])
+def test_kid_refuses_subsets_of_fewer_than_two_rows(as_input, subset_size, n_real, n_gen):
+    rng = np.random.default_rng(8)
+    real, gen = as_input(rng.normal(size=(n_real, 3))), as_input(rng.normal(size=(n_gen, 3)))
+    with pytest.raises(ValueError, match="at least 2"):
+        kid(real, gen, n_subsets=3, subset_size=subset_size)

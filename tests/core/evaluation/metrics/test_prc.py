@@ -56,3 +56,19 @@ def test_results_do_not_depend_on_batch_size(batch_size):
 def test_too_few_samples_are_refused():
     with pytest.raises(ValueError, match="more than 3"):
         precision_recall(np.zeros((3, 2)), np.zeros((10, 2)))
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_k_below_one_is_refused(as_input, k):
+    rng = np.random.default_rng(6)
+    real, gen = as_input(rng.normal(size=(20, 2))), as_input(rng.normal(size=(20, 2)))
+    with pytest.raises(ValueError, match="k must be"):
+        precision_recall(real, gen, k=k)
+
+
+@pytest.mark.parametrize("batch_size", [0, -4])
+def test_batch_size_below_one_is_refused(as_input, batch_size):
+    rng = np.random.default_rng(7)
+    real, gen = as_input(rng.normal(size=(20, 2))), as_input(rng.normal(size=(20, 2)))
+    with pytest.raises(ValueError, match="batch_size must be"):
+        precision_recall(real, gen, batch_size=batch_size)
