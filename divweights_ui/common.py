@@ -18,6 +18,7 @@ from core.data.dataset import label_names
 from core.diversity.export import thumbnail_image, write_thumbnails
 from core.workbench import Workbench
 from divweights_ui.session import Session
+from divweights_ui.streaming import user_error
 
 MAX_UPLOAD_MB = 200  # uploads above this are refused by gradio before they reach a handler
 SOURCES = ("Built-in", "Upload (.zip / .npy / .npz)", "Folder under the data root")
@@ -127,7 +128,10 @@ def gallery(session: Session, indices, wb: Workbench, relative: np.ndarray | Non
     """(path, caption) pairs: thumbnails written under <data_root>/generated/thumbs/.
     relative: (n,) weights as multiples of the uniform share, or None."""
     folder = wb.generated_dir() / "thumbs" / session.dataset.fingerprint
-    paths = write_thumbnails(session.dataset.images, indices, folder, size=112)
+    try:
+        paths = write_thumbnails(session.dataset.images, indices, folder, size=112)
+    except OSError as exc:  # a full disk: one sentence, the session as it was
+        raise user_error(exc) from exc
     names = label_names(session.dataset, indices)
     # weight before the class name: gallery captions are cut at the thumbnail's width
     captions = [f"#{i} · " + (f"{relative[i]:.2f}× · " if relative is not None else "") + name

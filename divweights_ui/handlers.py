@@ -17,7 +17,7 @@ import numpy as np
 from core.data.dataset import label_names
 from core.data.datasets import DatasetSpec, list_builtins
 from core.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
-from core.data.storage import file_digest
+from core.data.storage import atomic_copy, disk_full_message, file_digest
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures
@@ -57,12 +57,17 @@ def _store_upload(upload: str, data_root: Path) -> tuple[str, Path | None]:
     source = Path(upload)
     if source.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
         raise error(f"That file is larger than {MAX_UPLOAD_MB} MB.")
-    folder = Path(data_root) / "uploads" / file_digest(source)
+    digest = file_digest(source)
+    folder = Path(data_root) / "uploads" / digest
     target = folder / source.name
     created = None if folder.exists() else folder
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+    if not (target.exists() and file_digest(target) == digest):  # absent, or torn by an earlier full disk
+        try:
+            atomic_copy(source, target, digest)
+        except OSError as exc:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise error(disk_full_message(exc, "the data root") or f"Could not store {source.name}: {exc}.") from exc
     return str(target.relative_to(data_root)), created
 
 

@@ -8,10 +8,13 @@ start quick.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
+from pathlib import Path
 
+from core.data.storage import disk_full_message
 from core.jobs import Progress
 from core.workbench import Workbench
 from divweights_ui.common import StartupChoice
@@ -19,6 +22,7 @@ from divweights_ui.handlers import clip_if_cached, initial_session, notices_mark
 from divweights_ui.session import Session
 
 WAIT_POLL_S = 0.5  # how often a waiting page is told the progress
+LOW_DISK_MB = 100  # below this much free space under the data root, the page says so
 
 
 class StartSet:
@@ -28,6 +32,7 @@ class StartSet:
         self.wb, self.choice, self.out = wb, choice, out or sys.stdout
         self.session: Session | None = None if choice else Session()
         self.error: str | None = None
+        self.disk_note: str | None = None  # said on every page when the disk is (nearly) full
         self.message, self.fraction = "waiting to start", 0.0
         self._done = threading.Event()
         self._started = time.monotonic()
@@ -41,6 +46,11 @@ class StartSet:
         return self
 
     def _prepare(self) -> None:
+        free_mb = shutil.disk_usage(self.wb.data_root if self.wb.data_root.exists() else Path.cwd()).free >> 20
+        if free_mb < LOW_DISK_MB:  # the studio still starts; results are computed but not cached
+            self.disk_note = (f"The disk holding {self.wb.data_root} is nearly full ({free_mb} MB free): results "
+                              "are not cached and uploads may be refused until space is freed.")
+            self._say(self.disk_note, force=True)
         try:
             self._say("looking for cached CLIP weights")
             choice = clip_if_cached(self.choice)
@@ -50,7 +60,8 @@ class StartSet:
             self.session = session
             self._say(f"start dataset ready ({time.monotonic() - self._started:.1f} s)", force=True)
         except Exception as exc:  # the studio still works: the visitor loads a dataset by hand
-            self.error = f"{type(exc).__name__}: {exc}"
+            full = disk_full_message(exc, self.wb.data_root) if isinstance(exc, OSError) else None
+            self.error = full or f"{type(exc).__name__}: {exc}"
             self._say(f"could not prepare the start dataset: {self.error}", force=True)
         finally:
             self.fraction = 1.0
@@ -98,4 +109,5 @@ def adopt_start(session: Session, *, start: StartSet):
         yield session, start.status_markdown()
     if session.ready is None and start.session is not None:
         session = start.visitor_session()
-    yield session, notices_markdown(session) if not start.error else start.status_markdown()
+    notice = notices_markdown(session) if not start.error else start.status_markdown()
+    yield session, "\n\n".join(filter(None, [f"⚠️ {start.disk_note}" if start.disk_note else "", notice]))

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -56,6 +57,16 @@ class ArrayCache:
         path = atomic_write_bytes(self.payload_path(key), payload)
         atomic_write_json(self.sidecar_path(key), meta | {ENTRY: record})
         return path
+
+    def store(self, key: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> bool:
+        """`save`, for callers whose result stands without the cache: a write the disk refuses (full,
+        read-only) warns and returns False instead of failing the computation it would have cached."""
+        try:
+            self.save(key, arrays, meta)
+            return True
+        except OSError as exc:
+            warnings.warn(f"not cached ({self.folder}): {exc.strerror or exc}", RuntimeWarning, stacklevel=2)
+            return False
 
     def load(self, key: str) -> dict[str, np.ndarray] | None:
         """The entry's arrays, or None when it is missing, damaged or unreadable (a miss)."""

@@ -213,7 +213,7 @@ def embed_cached(dataset, config: EmbedConfig, cache_dir=None,
         return cached, True
     features = embed(dataset, config.model, config.pretrained, config.device, config.batch_size,
                      on_progress, should_stop, config.image_size)
-    cache.save(key, {"features": features}, _cache_meta(features, dataset, config))
+    cache.store(key, {"features": features}, _cache_meta(features, dataset, config))
     return features, False
 
 

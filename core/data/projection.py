@@ -153,7 +153,7 @@ def project(
     coords = _umap_fit_transform(features, config)
     _WARM.set()
     if cache is not None:
-        cache.save(key, {"coords": coords}, {"config": asdict(config), "n": len(coords)})
+        cache.store(key, {"coords": coords}, {"config": asdict(config), "n": len(coords)})
     return coords, False
 
 

@@ -6,6 +6,7 @@ resolved with `resolve_under`, which refuses anything that would land outside it
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -94,6 +95,37 @@ def file_digest(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:12]
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike, digest: str) -> Path:
+    """Copy `source` to `target` through a temp file in the target's folder, checking the copy's
+    file_digest against `digest` before it takes the target's name: a copy cut short (a full disk)
+    never stands as the file, and leaves no temp file behind."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if file_digest(tmp) != digest:
+            raise OSError(f"the copy of {Path(source).name} does not match the original")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def disk_full_message(exc: OSError, where) -> str | None:
+    """A sentence for a full (or read-only) disk, None for other errors."""
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        return f"The disk holding {where} is full: free some space and try again; nothing was changed."
+    if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES):
+        return f"{where} cannot be written ({exc.strerror}); nothing was changed."
+    return None
 
 
 def load_npy(path: str | os.PathLike, max_bytes: int = 8 << 30) -> np.ndarray:

@@ -328,5 +328,5 @@ def sweep(features, gammas, config: WeightsConfig, cache_dir=None, on_step=None,
         for g, result in zip(todo, _results(F, w, histories, stopped, [configs[g] for g in todo])):
             results[g] = result
             if cache is not None and not stopped:
-                cache.save(keys[g], _entry(result), {"config": asdict(result.config)})
+                cache.store(keys[g], _entry(result), {"config": asdict(result.config)})
     return {g: results[g] for g in configs}

@@ -250,3 +250,51 @@ def test_the_embedder_field_cannot_reach_server_files(session, data_root, tmp_pa
     accepted = check_web_embedder(EmbedConfig.parse("ViT-B-32/mine.pt"), data_root / "models")
     assert accepted.pretrained == str((data_root / "models" / "mine.pt").resolve())
     assert check_web_embedder(EmbedConfig.parse("ViT-B-32/openai"), data_root / "models").pretrained == "openai"
+
+
+def _zip_of_images(path, count=4):
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(count):
+            buffer = io.BytesIO()
+            Image.new("RGB", (10, 10), (50 * i, 20, 100)).save(buffer, format="PNG")
+            zf.writestr(f"img_{i}.png", buffer.getvalue())
+    return path
+
+
+def test_an_upload_cut_short_by_a_full_disk_is_not_kept(session, data_root, tmp_path, monkeypatch):
+    from core.data import storage
+
+    archive = _zip_of_images(tmp_path / "shapes.zip")
+    fingerprint = session.dataset.fingerprint
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", disk_full)
+    with pytest.raises(gr.Error, match="is full: free some space"):
+        _load(session, data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="", per_class=None)
+    monkeypatch.undo()
+    assert session.dataset.fingerprint == fingerprint
+    assert not (data_root / "uploads").exists() or not any((data_root / "uploads").rglob("*"))  # no torn copy
+    session, summary, _ = _load(session, data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="",
+                                per_class=None)
+    assert "4 images" in summary  # once there is space, the same file loads
+
+
+def test_a_torn_copy_from_before_is_replaced(data_root, tmp_path):
+    from core.data.storage import file_digest
+
+    archive = _zip_of_images(tmp_path / "shapes.zip")
+    torn = data_root / "uploads" / file_digest(archive) / "shapes.zip"
+    torn.parent.mkdir(parents=True)
+    torn.write_bytes(archive.read_bytes()[:50])  # what an older version left on a full disk
+    session, summary, _ = _load(Session(), data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="",
+                                per_class=None)
+    assert "4 images" in summary and torn.read_bytes() == archive.read_bytes()
+
+
+def test_errors_always_have_a_sentence():
+    from divweights_ui.streaming import user_error
+
+    assert "no details" in user_error(ValueError("")).message
+    assert "is full" in user_error(OSError(28, "No space left on device")).message

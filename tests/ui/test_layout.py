@@ -145,3 +145,22 @@ def test_sessions_are_freed_when_idle_or_closed(demo):
     state.delete_callback(session)  # what gradio calls when the session expires
     assert session.ready is None and session.weights == {} and session.layout is None
     assert demo.start_set.session.ready is not None  # the start set every visitor copies is kept
+
+
+def test_on_a_full_disk_the_studio_starts_and_says_so(data_root, monkeypatch):
+    import shutil as shutil_module
+
+    from core.data import storage
+    from divweights_ui import startup
+
+    usage = shutil_module.disk_usage(data_root)
+    monkeypatch.setattr(startup.shutil, "disk_usage", lambda path: usage._replace(free=0))
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", disk_full)  # no cache file can be written
+    demo = build_demo(data_root, h.StartupChoice("digits", (0, 1), 10, steps=3))
+    assert demo.start_set.wait(timeout=120) and demo.start_set.error is None  # computed, just not cached
+    *_, (session, notice) = startup.adopt_start(h.Session(), start=demo.start_set)
+    assert session.current is not None and "nearly full" in notice

@@ -127,7 +127,7 @@ def fit_probe(features_real: np.ndarray, labels_real: np.ndarray, cache_dir: str
         return tuple(saved[name] for name in PROBE_ARRAYS)
     probe = _train_probe(np.asarray(features_real, np.float64), labels)
     if cache is not None:
-        cache.save(key, dict(zip(PROBE_ARRAYS, probe)), {"probe": "logreg", "C": PROBE_C})
+        cache.store(key, dict(zip(PROBE_ARRAYS, probe)), {"probe": "logreg", "C": PROBE_C})
     return probe
 
 

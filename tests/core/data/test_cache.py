@@ -208,3 +208,20 @@ def test_each_cache_recomputes_a_damaged_entry_and_rewrites_it(tmp_path, monkeyp
     assert len(calls) == 2  # the damaged entry was a miss: recomputed ...
     np.testing.assert_array_equal(run(), first)
     assert len(calls) == 2  # ... and rewritten whole
+
+
+def test_a_cache_the_disk_refuses_does_not_fail_the_computation(tmp_path, monkeypatch):
+    from core.data.dataset import make_dataset
+    from core.data.embed import EmbedConfig, embed_cached
+
+    images = np.random.default_rng(0).integers(0, 255, (6, 4, 4, 1), np.uint8)
+    dataset = make_dataset("toy", images, None, None, [str(i) for i in range(6)], "toy")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", disk_full)
+    with pytest.warns(RuntimeWarning, match="No space left on device"):
+        features, hit = embed_cached(dataset, EmbedConfig.parse("pixels"), tmp_path / "cache")
+    assert features.shape == (6, 16) and not hit
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing half-written is left
