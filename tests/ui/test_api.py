@@ -89,3 +89,44 @@ def test_requests_for_other_hosts_and_foreign_origins_are_refused(served):
                            files={"files": ("x.txt", b"hello")})
     assert same_site.status_code == 200
     assert httpx.get(base + "/monitoring").status_code in (403, 404)
+
+
+@pytest.mark.slow
+def test_concurrent_sessions_with_different_embedders_get_their_own_exports(served, tmp_path):
+    """Two visitors on the same data and γ, one with pixels and one with a (random-weight) CLIP model,
+    working at the same time: each export holds that visitor's own weights."""
+    import threading
+
+    from core.data.datasets import DatasetSpec
+    from core.data.embed import EmbedConfig
+    from core.diversity.weights import WeightsConfig
+    from core.workbench import Workbench
+
+    demo, root, _ = served
+    embedders = ["pixels", "ViT-B-32/none"]
+    clients = [gradio_client.Client(demo.local_url, verbose=False) for _ in embedders]
+    exported, failures = {}, []
+
+    def visit(client, embedder):
+        try:
+            client.predict(h.SOURCES[0], "digits", "0, 1", 20, 0, None, "", embedder, api_name="/load_dataset")
+            client.predict(0.8, 12, 0.1, api_name="/compute_weights")
+            exported[embedder] = client.predict(64, api_name="/export_weights")[0]
+        except Exception as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=visit, args=pair) for pair in zip(clients, embedders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not failures, failures
+    bench = Workbench(tmp_path / "elsewhere")  # the same computation, away from the studio's caches
+    folders = set()
+    for embedder, files in exported.items():
+        ready = bench.prepare(DatasetSpec("digits", (0, 1), 20), EmbedConfig.parse(embedder))
+        expected = bench.weights(ready.features, WeightsConfig(gamma=0.8, steps=12)).p
+        np.testing.assert_allclose(np.load(files[1]), expected, rtol=1e-9)
+        assert json.loads(Path(files[2]).read_text())["embedder"] == embedder
+        folders.add(Path(files[1]).parent)
+    assert len(folders) == 2
