@@ -37,7 +37,7 @@ METRIC_HELP = {"vs": "diversity of the samples", "fid": "distance to the data", 
                "kid": "unbiased distance to the data"}
 
 
-def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None = None) -> None:
+def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None = None, validator=None) -> None:
     """Components and events of the Compare tab; call inside `with gr.Tab("Compare") as tab:`.
     Opening the tab lists the runs again (runs trained since the page loaded appear)."""
     bind = functools.partial
@@ -72,7 +72,8 @@ def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None
                       inputs=[session_state, runs], outputs=[grids, table, metric_plot, note])
     evaluating = evaluate_btn.click(bind(evaluate_runs, wb=wb), api_name="evaluate_run",
                                     inputs=[session_state, runs, n_samples],
-                                    outputs=[grids, table, metric_plot, coverage, mass, nearest, note], **GPU)
+                                    outputs=[grids, table, metric_plot, coverage, mass, nearest, note],
+                                    validator=validator, **GPU)
     stop_btn.click(None, None, None, cancels=[evaluating], api_visibility="private")
 
 

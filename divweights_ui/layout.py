@@ -19,6 +19,7 @@ from core.workbench import Workbench
 from divweights_ui import figures, handlers as h
 from divweights_ui.common import DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice
 from divweights_ui.compare_tab import build_compare_tab
+from divweights_ui.job_limit import JobLimit
 from divweights_ui.map_handlers import draw_map, recolour_map, select_points
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
@@ -86,6 +87,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
     start = StartSet(wb, choice).start()
     bind = functools.partial  # handlers get the workbench as a keyword
     wc = WeightsConfig()
+    limit = JobLimit()  # long jobs: at most MAX_JOBS_PER_SESSION per page
 
     with gr.Blocks(title="divweights studio") as demo:
         # a session's data (~60 MB for 2,000 images) is freed once it has been idle SESSION_TTL_S, and by
@@ -182,7 +184,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 with gr.Tab("Train"):
                     build_train_tab(state, wb)
                 with gr.Tab("Compare") as compare_tab:
-                    build_compare_tab(state, wb, compare_tab)
+                    build_compare_tab(state, wb, compare_tab, validator=limit.evaluate)
 
         # ---- wiring
         source_kind.change(bind(_source_fields, builtin_classes=classes.value, builtin_per_class=per_class.value),
@@ -193,18 +195,19 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
 
         loading = load_btn.click(bind(h.load_dataset, wb=wb), api_name="load_dataset",
                                  inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
-                                 outputs=[state, summary, notice], **GPU)
+                                 outputs=[state, summary, notice], validator=limit.load, **GPU)
         (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
          .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)
          .success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         load_stop.click(None, None, None, cancels=[loading], **INTERNAL)
-        compute = compute_btn.click(bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU)
+        compute = compute_btn.click(bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU,
+                                    validator=limit.weights)
         (compute.success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         sweeping = sweep_btn.click(bind(sweep, wb=wb), api_name="sweep_gamma",
                                    inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table],
-                                   **GPU)
+                                   validator=limit.sweep, **GPU)
         stop_btn.click(None, None, None, cancels=[compute, sweeping], **INTERNAL)
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
@@ -226,4 +229,5 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
          .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
          .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
     demo.start_set = start  # tests and benchmarks wait on it
+    limit.demo = demo
     return demo

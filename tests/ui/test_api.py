@@ -130,3 +130,20 @@ def test_concurrent_sessions_with_different_embedders_get_their_own_exports(serv
         assert json.loads(Path(files[2]).read_text())["embedder"] == embedder
         folders.add(Path(files[1]).parent)
     assert len(folders) == 2
+
+
+def test_one_page_cannot_fill_the_queue(served):
+    from divweights_ui.job_limit import MAX_JOBS_PER_SESSION
+
+    demo, _, _ = served
+    client = gradio_client.Client(demo.local_url, verbose=False)  # one page
+    client.predict(h.SOURCES[0], "digits", "0, 1", 30, 0, None, "", "pixels", api_name="/load_dataset")
+    jobs = [client.submit(0.5, 400, 0.1, api_name="/compute_weights") for _ in range(MAX_JOBS_PER_SESSION + 2)]
+    outcomes = []
+    for job in jobs:
+        try:
+            job.result(timeout=300)
+            outcomes.append("ran")
+        except Exception as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == "ran" and any("jobs waiting or running" in o for o in outcomes[1:]), outcomes
