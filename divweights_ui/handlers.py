@@ -17,6 +17,7 @@ import numpy as np
 from core.data.dataset import label_names
 from core.data.datasets import DatasetSpec, list_builtins
 from core.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
+from core.data.ingest import check_uploads_quota
 from core.data.storage import atomic_copy, disk_full_message, file_digest
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
@@ -62,6 +63,10 @@ def _store_upload(upload: str, data_root: Path) -> tuple[str, Path | None]:
     target = folder / source.name
     created = None if folder.exists() else folder
     if not (target.exists() and file_digest(target) == digest):  # absent, or torn by an earlier full disk
+        try:
+            check_uploads_quota(data_root, source.stat().st_size, source.name)
+        except ValueError as exc:
+            raise user_error(exc) from None
         try:
             atomic_copy(source, target, digest)
         except OSError as exc:

@@ -242,7 +242,9 @@ def load_dataset(source: str, data_root=None, classes=None, per_class: int | Non
     if source in BUILTINS:
         dataset = load_builtin(source, root)
     else:
-        dataset = ingest.load_path(source, root, subfolders_as_classes=subfolders_as_classes, confine=confine)
+        limits = None if confine else ingest.COMMAND_LINE_LIMITS  # the studio: the default IngestLimits
+        dataset = ingest.load_path(source, root, subfolders_as_classes=subfolders_as_classes, limits=limits,
+                                   confine=confine)
     if classes is not None:
         return class_pair(dataset, classes, per_class, seed)
     if per_class is not None:

@@ -4,35 +4,49 @@ Rules (each has a test in tests/core/data/test_ingest.py):
 - a path from the studio resolves inside the data root (`storage.resolve_under`); the CLI's are the user's own;
 - a zip with an entry that is absolute, has a drive letter or a `..` part, is a symlink or is
   encrypted is rejected whole, naming the entry, before anything is written; caps on entry
-  count, total declared size and compression ratio are checked before extracting; nested
-  archives are never expanded;
+  count, total declared size and compression ratio, declared compressed sizes within the
+  file, and the uploads folder's quota are checked before extracting; while extracting the
+  bytes really written are counted (an entry longer than it declares is refused) against the
+  size cap, the ratio cap times the real archive size and the quota; a refused archive leaves
+  nothing behind; nested archives are never expanded;
 - images are identified by content against an allow-list (PNG, JPEG, WebP, BMP, GIF first
   frame, TIFF) with Pillow's decompression-bomb protection on; empty, truncated and
   non-image files are skipped and listed with a reason; CMYK, 16-bit, palette, alpha and
   EXIF-rotated images are normalised; files are read in sorted order, so re-running gives
   the same dataset;
+- headers are read first: the pixels of all images together are capped before any is decoded,
+  and each image is decoded reduced towards the size the dataset stores (`decode_image`), never
+  all at full size at once;
 - arrays load with `allow_pickle=False` after their declared shape and size are checked.
 """
 
 from __future__ import annotations
 
+import copy
+import lzma
 import os
 import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from core.data import storage
 from core.data.dataset import make_dataset
-from core.data.safe_read import (IngestLimits, Rejected, check_zip, read_image, read_npy, read_npz, stack_images,
-                                 to_uint8_images)
+from core.data.safe_read import (IngestLimits, Rejected, archive_bytes, check_total_pixels, check_zip, decode_image,
+                                 image_size, read_npy, read_npz, stack_images, stored_size, to_uint8_images)
+from core.data.safe_read import read_image  # noqa: F401  (re-exported: ingest.read_image)
 
+# The command line is the machine's own user: no cap on the pixels of one ingest or on the uploads folder
+# (images are still decoded one at a time, reduced); the archive checks (slip, bombs, ratio) all stay.
+COMMAND_LINE_LIMITS = IngestLimits(max_total_pixels=1 << 50, max_uploads_bytes=1 << 60)
 FEATURE_FILES = ("features.npy", "embeddings.npy", "features.npz")
 IMAGE_KEYS, LABEL_KEYS = ("images", "x", "X", "arr_0"), ("labels", "y", "Y", "arr_1")
 FEATURE_KEYS = ("features", "embeddings")
+BAD_STREAM = (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, NotImplementedError)  # a broken archive
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -88,6 +102,7 @@ def import_upload(upload_path, data_root=None, limits: IngestLimits | None = Non
         load_arrays(upload, limits)  # validate before keeping anything
         target = root / "uploads" / f"{_safe_stem(upload)}-{storage.file_digest(upload)}{suffix}"
         if not target.exists():
+            _quota_left(target.parent, upload.stat().st_size, upload.name, limits)
             storage.atomic_write_bytes(target, upload.read_bytes())
         return target
     raise ValueError(f"{upload.name}: upload a .zip of images or a .npy/.npz array file")
@@ -100,24 +115,29 @@ def extract_zip(path: Path, target: Path, limits: IngestLimits) -> Path:
     """Check, then extract into `target` (zip_folder(): <data_root>/uploads/<name>-<hash>/), atomically
     via a staging folder beside it.
 
-    Nothing is written unless every check passes; an archive already extracted is reused.
+    Nothing is written unless every check passes; what is written is counted as it is written and
+    stops at the caps; an archive already extracted is reused.
     """
     try:
         with zipfile.ZipFile(path) as archive:
             files = check_zip(archive, path.name, limits)
             if target.is_dir():
                 return target
+            declared = sum(info.file_size for info in files)
+            size_cap = (limits.max_total_bytes, f"the limit of {limits.max_total_bytes:,} bytes (max_total_bytes)")
+            budget = _Budget([size_cap, _ratio_cap(archive_bytes(archive), limits),
+                              _quota_left(target.parent, declared, path.name, limits)], path.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
             try:
                 for info in files:
-                    _extract_entry(archive, info, staging)
+                    _extract_entry(archive, info, staging, budget)
                 os.replace(staging, target)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-    except zipfile.BadZipFile as exc:
-        raise Rejected(f"{path.name}: not a valid zip archive ({exc})") from None
+    except BAD_STREAM as exc:
+        raise Rejected(f"{path.name}: not a valid zip archive ({str(exc) or type(exc).__name__})") from None
     return target
 
 
@@ -126,12 +146,70 @@ def zip_folder(path: Path, data_root: Path) -> Path:
     return Path(data_root) / "uploads" / f"{_safe_stem(path)}-{storage.file_digest(path)}"
 
 
-def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path) -> None:
+class _Budget:
+    """Bytes an extraction may still write (the smallest of its caps), spent as they are really written."""
+
+    def __init__(self, caps: list[tuple[int, str]], label: str):
+        self.left, self.rule = min(caps)
+        self.label = label
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise Rejected(f"{self.label}: extracting it would write more than {self.rule}; the archive was rejected")
+
+
+def _ratio_cap(size: int, limits: IngestLimits) -> tuple[int, str]:
+    # as in check_zip, up to 1 MiB in all may compress any amount
+    return (max(int(limits.max_ratio * size), 1 << 20),
+            f"{limits.max_ratio:.0f} times its real size of {size:,} bytes (max_ratio; a zip bomb?)")
+
+
+def _quota_left(uploads: Path, incoming: int, label: str, limits: IngestLimits) -> tuple[int, str]:
+    """Refuse `incoming` bytes that would take <data_root>/uploads/ past max_uploads_bytes; -> the cap left."""
+    used = _tree_bytes(uploads)
+    if used + incoming > limits.max_uploads_bytes:
+        raise Rejected(f"{label}: storing it would bring the uploads folder to {used + incoming:,} bytes, more than "
+                       f"its quota of {limits.max_uploads_bytes:,} (max_uploads_bytes); remove old uploads first")
+    return (limits.max_uploads_bytes - used, f"the uploads folder's quota of {limits.max_uploads_bytes:,} bytes "
+                                             f"(max_uploads_bytes), {used:,} already used")
+
+
+def check_uploads_quota(data_root: Path, incoming: int, label: str, limits: IngestLimits | None = None) -> None:
+    """Refuse (Rejected, naming max_uploads_bytes) `incoming` bytes that would take <data_root>/uploads/
+    past its quota: the studio calls this before it stores an upload."""
+    _quota_left(Path(data_root) / "uploads", incoming, label, limits or IngestLimits())
+
+
+def _tree_bytes(folder: Path) -> int:
+    total = 0
+    for directory, _, filenames in os.walk(folder):
+        for filename in filenames:
+            try:
+                total += os.lstat(os.path.join(directory, filename)).st_size
+            except FileNotFoundError:  # removed meanwhile (another extraction's staging)
+                pass
+    return total
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path, budget: _Budget) -> None:
     out = storage.resolve_under(staging, info.filename.replace("\\", "/"))  # belt and braces
     out.parent.mkdir(parents=True, exist_ok=True)
-    with archive.open(info) as source, open(out, "wb") as sink:
-        # zipfile stops at the declared size and checks the CRC, so a lying header fails here
-        shutil.copyfileobj(source, sink, 1 << 20)
+    # zipfile stops at the declared size; ask for one byte more (and check the CRC here) to see a longer stream
+    probe = copy.copy(info)
+    probe.file_size, probe.CRC = info.file_size + 1, None
+    written, crc = 0, 0
+    with archive.open(probe) as source, open(out, "wb") as sink:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > info.file_size:
+                raise Rejected(f"{budget.label}: entry {info.filename!r} inflates past the {info.file_size:,} bytes "
+                               "its header declares (a zip bomb?); the archive was rejected")
+            budget.spend(len(chunk))
+            crc = zlib.crc32(chunk, crc)
+            sink.write(chunk)
+    if written != info.file_size or crc != info.CRC:
+        raise zipfile.BadZipFile(f"entry {info.filename!r} is shorter than declared or fails its CRC-32 check")
 
 
 def _safe_stem(path: Path) -> str:
@@ -167,10 +245,13 @@ def list_files(folder: Path, boundary: Path, limits: IngestLimits) -> tuple[list
 def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = False,
                 limits: IngestLimits | None = None, name: str | None = None):
     """Every image under `folder` (recursive, sorted) -> Dataset; other files are listed as skipped.
-    Files reached through symlinks that leave `boundary` (the data root, or the folder) are skipped."""
+    Files reached through symlinks that leave `boundary` (the data root, or the folder) are skipped.
+
+    Headers first: their pixels in all are capped (max_total_pixels) and the stored size is voted on
+    them; then each image is decoded reduced towards that size, one at a time."""
     limits = limits or IngestLimits()
     files, skipped = list_files(folder, boundary, limits)
-    ids, images = [], []
+    candidates = []  # (relative name, path, (height, width) as shown)
     for rel, path in files:
         if rel in FEATURE_FILES:
             continue
@@ -178,10 +259,12 @@ def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = Fals
             skipped.append((rel, "not inside a class subfolder"))
             continue
         try:
-            images.append(read_image(_read_capped(path, limits), limits))
-            ids.append(rel)
+            _check_file_size(path, limits)
+            candidates.append((rel, path, image_size(path, limits)))
         except Rejected as exc:
             skipped.append((rel, str(exc)))
+    check_total_pixels([size for *_, size in candidates], name or folder.name, limits)
+    ids, images = _decode_all(candidates, limits, skipped)
     if not images:
         reasons = "; ".join(f"{f}: {r}" for f, r in skipped[:5])
         raise ValueError(f"no usable images in {folder.name}" + (f" ({reasons})" if reasons else ""))
@@ -192,9 +275,34 @@ def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = Fals
                         description, features, sorted(skipped))
 
 
-def _read_capped(path: Path, limits: IngestLimits) -> bytes:
+def _decode_all(candidates: list, limits: IngestLimits, skipped: list) -> tuple[list[str], list[np.ndarray]]:
+    """Decode at the size voted on the headers; when files that failed to decode, or an orientation only
+    seen on decoding, change the vote, decode the rest again at the new size (the stored size is always
+    the vote among the images kept)."""
+    target = stored_size([size for *_, size in candidates], limits) if candidates else None
+    while candidates:
+        decoded, failed = [], []
+        for rel, path, _ in candidates:
+            try:
+                image, shown = decode_image(_read_capped(path, limits), limits, fit=target)
+                decoded.append((rel, path, shown, image))
+            except Rejected as exc:
+                failed.append((rel, str(exc)))
+        skipped.extend(failed)
+        vote = stored_size([shown for _, _, shown, _ in decoded], limits) if decoded else target
+        if vote == target:
+            return [rel for rel, *_ in decoded], [image for *_, image in decoded]
+        candidates, target = [(rel, path, shown) for rel, path, shown, _ in decoded], vote
+    return [], []
+
+
+def _check_file_size(path: Path, limits: IngestLimits) -> None:
     if path.stat().st_size > limits.max_file_bytes:
         raise Rejected(f"larger than {limits.max_file_bytes:,} bytes")
+
+
+def _read_capped(path: Path, limits: IngestLimits) -> bytes:
+    _check_file_size(path, limits)
     return path.read_bytes()
 
 

@@ -6,10 +6,12 @@ No function here writes anything. `core.data.ingest` assembles these into datase
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 import zipfile
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,10 @@ class IngestLimits:
     max_files: int = 200_000  # folder: files looked at, at most
     max_file_bytes: int = 64 << 20  # folder: larger files are skipped
     max_image_pixels: int = 50_000_000  # per image, read from the header before decoding
+    max_total_pixels: int = 200_000_000  # one ingest: width x height summed over all images (headers) at most
     max_side: int = 512  # the common image size is scaled down to fit this many pixels
     max_array_bytes: int = 4 << 30  # .npy/.npz: declared array size at most
+    max_uploads_bytes: int = 2 << 30  # <data_root>/uploads/: everything stored there, this upload included
 
 
 class Rejected(ValueError):
@@ -63,6 +67,10 @@ def check_zip(archive: zipfile.ZipFile, label: str, limits: IngestLimits) -> lis
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise Rejected(f"{label}: {len(infos)} entries, more than the limit of {limits.max_entries}")
+    declared, size = sum(info.compress_size for info in infos), archive_bytes(archive)
+    if declared > size:  # entries' data cannot overlap: a directory that claims more is forged
+        raise Rejected(f"{label}: its entries declare {declared:,} compressed bytes but the archive is only "
+                       f"{size:,} bytes (forged sizes, a zip bomb?); the archive was rejected")
     seen = set()
     for info in infos:
         reason = _bad_entry_reason(info)
@@ -81,6 +89,15 @@ def check_zip(archive: zipfile.ZipFile, label: str, limits: IngestLimits) -> lis
     return files
 
 
+def archive_bytes(archive: zipfile.ZipFile) -> int:
+    """The real size of the archive's file (what the ratio cap is finally measured against)."""
+    here = archive.fp.tell()
+    try:
+        return archive.fp.seek(0, io.SEEK_END)
+    finally:
+        archive.fp.seek(here)
+
+
 def _check_ratio(size: int, compressed: int, label: str, limits: IngestLimits) -> None:
     # small entries compress well legitimately; only sizeable ones can be bombs
     if size > (1 << 20) and size > limits.max_ratio * max(compressed, 1):
@@ -91,38 +108,141 @@ def _check_ratio(size: int, compressed: int, label: str, limits: IngestLimits) -
 # ---------------------------------------------------------------------------- images
 
 
-def read_image(data: bytes, limits: IngestLimits) -> np.ndarray:
-    """Encoded image bytes -> (H, W, 1|3) uint8, normalised; raises Rejected with a reason."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+ORIENTATION = 0x0112  # EXIF tag; 5-8 swap width and height
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+              7: "TRANSVERSE", 8: "ROTATE_90"}  # what ImageOps.exif_transpose does for each orientation
 
-    if not data:
-        raise Rejected("empty file")
+
+@contextmanager
+def _image_errors(head: bytes):
+    """Pillow's failures -> Rejected with a reason; decompression-bomb warnings become errors."""
+    from PIL import Image, UnidentifiedImageError
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            if image.width * image.height > limits.max_image_pixels:
-                raise Rejected(f"{image.width}x{image.height} pixels, more than {limits.max_image_pixels:,}")
-            image.load()  # first frame only for GIF/TIFF/WebP
-            image = ImageOps.exif_transpose(image)
+            yield
+        except Rejected:
+            raise
         except UnidentifiedImageError:
-            kind = "an archive (nested archives are not expanded)" if data.startswith(ARCHIVE_MAGIC) \
+            kind = "an archive (nested archives are not expanded)" if head.startswith(ARCHIVE_MAGIC) \
                 else f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})"
             raise Rejected(kind) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise Rejected(f"decompression bomb refused: {exc}") from None
         except (OSError, SyntaxError, ValueError) as exc:
-            if isinstance(exc, Rejected):
-                raise
             raise Rejected(f"truncated or corrupt image: {exc}") from None
-    return normalise_mode(image)
 
 
-def normalise_mode(image) -> np.ndarray:
+def _open(source, limits: IngestLimits):
+    """Pillow image, header read and checked, nothing decoded."""
+    from PIL import Image
+
+    image = Image.open(source, formats=ALLOWED_FORMATS)
+    if image.width * image.height > limits.max_image_pixels:
+        raise Rejected(f"{image.width}x{image.height} pixels, more than {limits.max_image_pixels:,}")
+    return image
+
+
+def _orientation(image) -> int:
+    """EXIF orientation of an image not yet decoded."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1  # Pillow would decode the whole PNG to look for a late eXIf chunk; decode_image sees it
+    return image.getexif().get(ORIENTATION, 1)
+
+
+def _shown(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """Pillow (width, height) -> (height, width) as displayed."""
+    width, height = size
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+def image_size(path: Path, limits: IngestLimits) -> tuple[int, int]:
+    """(height, width) of an image file as displayed (EXIF orientation applied), from its header
+    alone; raises Rejected for what read_image would refuse before decoding."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if not head:
+            raise Rejected("empty file")
+        handle.seek(0)
+        with _image_errors(head):
+            with _open(handle, limits) as image:
+                return _shown(image.size, _orientation(image))
+
+
+def decode_image(data: bytes, limits: IngestLimits, fit: tuple[int, int] | None = None):
+    """Encoded image bytes -> (image (H, W, 1|3) uint8 normalised, (height, width) of the whole image as
+    displayed); raises Rejected with a reason.
+
+    With fit=(height, width) the image comes back at that size (fit_image: cover-resize, centre crop),
+    and it is never held at more than 4x its cover-resized size per side on the way (4x `fit` when the
+    aspect ratios agree): a JPEG decodes at 1/2, 1/4 or 1/8 scale (`Image.draft`), then any image is
+    box-reduced by an integer factor (`Image.reduce`, as `thumbnail` does), keeping at least 2x for the
+    bicubic step. Other formats have no reduced decoding in Pillow: their one full frame is transient,
+    capped by max_image_pixels. Images under 2x `fit` take the same path as without it.
+    """
+    if not data:
+        raise Rejected("empty file")
+    with _image_errors(data[:8]):
+        image = _open(io.BytesIO(data), limits)
+        full = image.size  # (width, height) before any reduction
+        if fit:
+            scale = _cover_scale(_shown(full, _orientation(image)), fit)
+            if scale < 0.5:  # JPEG: let libjpeg scale the DCT; a no-op for other formats
+                image.draft(None, (math.ceil(2 * scale * full[0]), math.ceil(2 * scale * full[1])))
+        image.load()  # first frame only for GIF/TIFF/WebP
+        orientation = image.getexif().get(ORIENTATION, 1)  # read after load: a PNG's eXIf may follow its pixels
+        shown = _shown(full, orientation)
+        sixteen_bit = image.mode.startswith("I;16")
+        if fit:
+            factor = int(min(image.width / full[0], image.height / full[1]) / (2 * _cover_scale(shown, fit)))
+            if factor > 1:
+                image = _reducible(image).reduce(factor)
+        if orientation in _TRANSPOSE:
+            from PIL import Image
+
+            image = image.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
+        array = normalise_mode(image, sixteen_bit)
+    if fit:
+        if array.shape[2] == 3 and (array == array[..., :1]).all():
+            array = array[..., :1]  # a grey picture in an RGB file stays grey (stack_images' rule)
+        array = fit_image(array, *fit)
+    return array, shown
+
+
+def read_image(data: bytes, limits: IngestLimits) -> np.ndarray:
+    """Encoded image bytes -> (H, W, 1|3) uint8, the whole image, normalised; raises Rejected with a reason."""
+    return decode_image(data, limits)[0]
+
+
+def _cover_scale(shown: tuple[int, int], fit: tuple[int, int]) -> float:
+    """The factor fit_image scales a (height, width) image by to cover `fit`."""
+    return max(fit[0] / shown[0], fit[1] / shown[1])
+
+
+def _reducible(image):
+    """Modes Image.reduce refuses (palette, 1-bit, 16-bit grey) -> ones it averages correctly."""
+    if image.mode in ("P", "PA"):
+        return image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    if image.mode == "1":
+        return image.convert("L")
+    return image.convert("I") if image.mode.startswith("I;16") else image
+
+
+def check_total_pixels(sizes: list[tuple[int, int]], label: str, limits: IngestLimits) -> None:
+    """Refuse an ingest whose images' headers add up to more pixels than max_total_pixels."""
+    total = sum(height * width for height, width in sizes)
+    if total > limits.max_total_pixels:
+        raise Rejected(f"{label}: its {len(sizes):,} images hold {total:,} pixels in all, more than the limit of "
+                       f"{limits.max_total_pixels:,} (max_total_pixels); nothing was decoded")
+
+
+def normalise_mode(image, sixteen_bit: bool = False) -> np.ndarray:
     """Any Pillow mode -> (H, W, 1) grey or (H, W, 3) RGB uint8.
 
-    16-bit and 32-bit grey are scaled to 8 bits; palette images are expanded; transparency is
-    composited onto white (what a viewer shows); CMYK/YCbCr/LAB go through Pillow to RGB.
+    16-bit and 32-bit grey are scaled to 8 bits (`sixteen_bit`: the file was 16-bit, though Pillow's
+    mode is now "I"); palette images are expanded; transparency is composited onto white (what a
+    viewer shows); CMYK/YCbCr/LAB go through Pillow to RGB.
     """
     from PIL import Image
 
@@ -133,7 +253,8 @@ def normalise_mode(image) -> np.ndarray:
         image = image.convert("RGBA")
     if image.mode.startswith("I") or image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
-        scale = 255.0 / 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 1.0
+        sixteen_bit = sixteen_bit or image.mode.startswith("I;16")
+        scale = 255.0 / 65535.0 if values.max(initial=0) > 255 or sixteen_bit else 1.0
         return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)[..., None]
     if image.mode in ("LA", "La", "RGBA", "RGBa"):
         grey = image.mode in ("LA", "La")
@@ -161,15 +282,21 @@ def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(pil.crop((left, top, left + width, top + height))).reshape(height, width, channels)
 
 
+def stored_size(sizes: list[tuple[int, int]], limits: IngestLimits) -> tuple[int, int]:
+    """(height, width) a dataset keeps: the most common size (ties: the larger), scaled to fit max_side."""
+    (height, width), _ = max(Counter(sizes).items(), key=lambda kv: (kv[1], kv[0]))
+    if max(height, width) > limits.max_side:
+        scale = limits.max_side / max(height, width)
+        height, width = max(1, round(height * scale)), max(1, round(width * scale))
+    return height, width
+
+
 def stack_images(images: list[np.ndarray], limits: IngestLimits) -> np.ndarray:
     """Images of any sizes -> (N, H, W, C) at the most common size (scaled to fit max_side).
 
     C is 1 unless some image has colour (RGB files of grey pictures, e.g. grey JPEGs or GIFs,
     stay grey); grey images go to RGB when any image is colour."""
-    (height, width), _ = max(Counter(im.shape[:2] for im in images).items(), key=lambda kv: (kv[1], kv[0]))
-    if max(height, width) > limits.max_side:
-        scale = limits.max_side / max(height, width)
-        height, width = max(1, round(height * scale)), max(1, round(width * scale))
+    height, width = stored_size([im.shape[:2] for im in images], limits)
     channels = 3 if any(im.shape[2] == 3 and not (im == im[..., :1]).all() for im in images) else 1
     if channels == 1:
         images = [im[..., :1] for im in images]

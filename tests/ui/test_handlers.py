@@ -298,3 +298,16 @@ def test_errors_always_have_a_sentence():
 
     assert "no details" in user_error(ValueError("")).message
     assert "is full" in user_error(OSError(28, "No space left on device")).message
+
+
+def test_an_upload_past_the_uploads_quota_is_refused_and_nothing_is_stored(data_root, tmp_path, monkeypatch):
+    import functools
+
+    from core.data import ingest
+
+    archive = _zip_of_images(tmp_path / "shapes.zip")
+    tiny = ingest.IngestLimits(max_uploads_bytes=100)  # the quota, made tiny
+    monkeypatch.setattr(h, "check_uploads_quota", functools.partial(ingest.check_uploads_quota, limits=tiny))
+    with pytest.raises(gr.Error, match="max_uploads_bytes"):
+        _load(Session(), data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="", per_class=None)
+    assert not (data_root / "uploads").exists() or not any((data_root / "uploads").rglob("*.zip"))

@@ -2,6 +2,7 @@
 
 import io
 import struct
+import tracemalloc
 import zipfile
 import zlib
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import ingest
+from core.data import ingest, safe_read
 from core.data.datasets import load_dataset
 from core.data.ingest import IngestLimits, Rejected
 
@@ -60,6 +61,21 @@ def symlink_info(name):
 
 class encrypted_info(zipfile.ZipInfo):
     """Marks an entry as encrypted; zipfile cannot write one, so make_zip patches the flag bits."""
+
+
+def forge_entry(path, name, **fields):
+    """Overwrite `crc`, `compress_size` and/or `file_size` of entry `name` in its local header and in
+    the central directory (which zipfile trusts): an archive that lies about itself."""
+    raw = bytearray(path.read_bytes())
+    for signature, crc_at, name_at in ((b"PK\x03\x04", 14, 30), (b"PK\x01\x02", 16, 46)):
+        start = 0
+        while (start := raw.find(signature, start)) >= 0:
+            if raw[start + name_at: start + name_at + len(name)] == name:
+                crc, compress_size, file_size = struct.unpack_from("<III", raw, start + crc_at)
+                struct.pack_into("<III", raw, start + crc_at, fields.get("crc", crc),
+                                 fields.get("compress_size", compress_size), fields.get("file_size", file_size))
+            start += 4
+    path.write_bytes(bytes(raw))
 
 
 # ---------------------------------------------------------------------------- zip rules
@@ -146,6 +162,63 @@ def test_import_upload_from_outside_the_root(data_root, tmp_path):
     assert load_dataset(str(folder)).images.shape == (1, 6, 6, 1)
 
 
+def test_zip_declaring_more_compressed_bytes_than_it_holds_is_refused(data_root):
+    # six entries of 8 MiB zeros deflate to ~8 KB each (ratio ~1000); the forged directory says 50 KB each
+    # (ratio ~170 < 200), so each entry's declared data runs over the next ones (stored random bytes at
+    # the end keep the last one inside the file): 48 MiB from ~110 KB, extracted and kept before the fix
+    entries = [(f"zeros{i}.bin", b"\0" * (8 << 20)) for i in range(6)] + [("ok.png", png_bytes(grey(5)))]
+    path = make_zip(data_root / "forged.zip", entries)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_STORED) as archive:
+        archive.writestr("padding.bin", np.random.default_rng(0).bytes(60_000))
+    for i in range(6):
+        forge_entry(path, f"zeros{i}.bin".encode(), compress_size=50_000)
+    size = path.stat().st_size
+    with pytest.raises(Rejected, match=rf"forged\.zip: .* compressed bytes but the archive is only {size:,} bytes"):
+        load_dataset("forged.zip")
+    assert not (data_root / "uploads").exists()
+
+
+@pytest.mark.parametrize("crc_of", ["the declared part", "the whole stream"])
+def test_zip_entry_inflating_past_its_declared_size_is_refused(data_root, tmp_path, crc_of):
+    stream = b"\0" * (16 << 20)  # the directory says 1,000 bytes
+    upload = make_zip(tmp_path / "liar.zip", [("ok.png", png_bytes(grey(5))), ("big.bin", stream)])
+    forge_entry(upload, b"big.bin", file_size=1000,
+                crc=zlib.crc32(stream[:1000] if crc_of == "the declared part" else stream))
+    with pytest.raises(Rejected, match=r"liar\.zip: entry 'big\.bin' inflates past the 1,000 bytes its header"):
+        ingest.import_upload(upload, data_root)
+    assert list((data_root / "uploads").rglob("*")) == []  # no extracted folder, no staging left
+
+
+def test_extraction_counts_written_bytes_and_stops_at_the_cap(data_root, tmp_path):
+    path = make_zip(tmp_path / "honest.zip", [("a.bin", b"x" * (3 << 20))])
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    budget = ingest._Budget([(2 << 20, "a test cap")], "honest.zip")
+    with zipfile.ZipFile(path) as archive, pytest.raises(Rejected, match="honest.zip: .*more than a test cap"):
+        ingest._extract_entry(archive, archive.getinfo("a.bin"), staging, budget)
+    assert (staging / "a.bin").stat().st_size <= 2 << 20  # stopped at the cap, not after the entry
+
+
+def test_uploads_quota_is_checked_before_extracting_and_keeps_earlier_uploads(data_root, tmp_path):
+    earlier = ingest.import_upload(make_zip(tmp_path / "a.zip", [("1.png", png_bytes(grey(1)))]), data_root)
+    used = sum(p.stat().st_size for p in (data_root / "uploads").rglob("*") if p.is_file())
+    second = make_zip(tmp_path / "b.zip", [("2.bin", b"x" * 5000)], zipfile.ZIP_STORED)
+    with pytest.raises(Rejected, match=rf"b\.zip: .*{used + 5000:,} bytes.*max_uploads_bytes"):
+        ingest.import_upload(second, data_root, IngestLimits(max_uploads_bytes=used + 4999))
+    assert [p.name for p in (data_root / "uploads").iterdir()] == [earlier.name]  # nothing new, nothing lost
+    assert (earlier / "1.png").is_file()
+    assert ingest.import_upload(second, data_root, IngestLimits(max_uploads_bytes=used + 5000)).is_dir()
+
+
+def test_uploads_quota_applies_to_array_uploads(data_root, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 5, 5), np.uint8))
+    size = (tmp_path / "x.npy").stat().st_size
+    with pytest.raises(Rejected, match=r"x\.npy: .*max_uploads_bytes"):
+        ingest.import_upload(tmp_path / "x.npy", data_root, IngestLimits(max_uploads_bytes=size - 1))
+    assert not (data_root / "uploads").exists()
+    assert ingest.import_upload(tmp_path / "x.npy", data_root, IngestLimits(max_uploads_bytes=size)).is_file()
+
+
 # ---------------------------------------------------------------------------- images
 
 
@@ -164,6 +237,65 @@ def test_pillow_decompression_bomb_protection_stays_on():
 def test_pixel_cap_is_checked_on_the_header_before_decoding():
     with pytest.raises(Rejected, match="more than 1,000"):
         ingest.read_image(_bomb_png(100, 100), IngestLimits(max_image_pixels=1000))
+
+
+def solid(fmt, colour, size=(6000, 6000), **save):
+    return encode(Image.new("RGB", size, colour), fmt, **save)
+
+
+def test_large_images_decode_reduced_and_are_stored_at_the_dataset_size(data_root):
+    # 6000x6000 RGB is 108 MB decoded at full size; each file here is a few hundred KB at most
+    pngs = [solid("PNG", colour, compress_level=1) for colour in ((200, 30, 90), (10, 220, 40))]
+    entries = [(f"{i}.png", pngs[i % 2]) for i in range(4)] + [("4.jpg", solid("JPEG", (40, 60, 230), quality=95))]
+    make_zip(data_root / "huge.zip", entries, zipfile.ZIP_STORED)
+    tracemalloc.start()
+    try:
+        ds = load_dataset("huge.zip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.images.shape == (5, 512, 512, 3)  # the most common size, scaled to fit max_side (as before)
+    assert (ds.images[0] == (200, 30, 90)).all() and (ds.images[3] == (10, 220, 40)).all()
+    assert np.abs(ds.images[4].astype(int) - (40, 60, 230)).max() <= 3
+    assert peak < 100 << 20, f"{peak / 2 ** 20:.0f} MiB allocated at the peak of the ingest"
+
+
+def gradient(height, width):
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt, orientation", [("PNG", 1), ("JPEG", 1), ("JPEG", 6), ("PNG", 8)])
+def test_reduced_decode_matches_decoding_everything_then_resizing(fmt, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(gradient(1500, 2400)), fmt, exif=exif)
+    limits = IngestLimits()
+    full = ingest.read_image(data, limits)  # the whole image, as shown
+    expected = safe_read.fit_image(full, 60, 90)
+    reduced, shown = safe_read.decode_image(data, limits, fit=(60, 90))
+    assert shown == full.shape[:2] == ((2400, 1500) if orientation in (6, 8) else (1500, 2400))
+    assert reduced.shape == expected.shape == (60, 90, 3)
+    assert np.abs(reduced.astype(int) - expected).mean() < 1.5
+
+
+def test_stored_size_is_voted_on_the_shown_size_of_rotated_images(data_root):
+    folder = data_root / "rotated"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 20 wide and 10 tall, shown 10 wide and 20 tall
+    for i, fmt in enumerate(("JPEG", "PNG")):
+        (folder / f"{i}.{fmt.lower()}").write_bytes(encode(Image.fromarray(grey(99, (10, 20))), fmt, exif=exif))
+    (folder / "plain.png").write_bytes(png_bytes(grey(99, (10, 20))))
+    assert load_dataset("rotated").images.shape == (3, 20, 10, 1)
+
+
+def test_total_pixel_cap_refuses_an_archive_before_decoding(data_root):
+    # nine 5000x5000 headers (25 M pixels each, 225 M in all) and no pixel data: decoding any would fail
+    make_zip(data_root / "many.zip", [(f"{i}.png", _bomb_png(5000, 5000)) for i in range(9)])
+    with pytest.raises(Rejected, match=r"many\.zip: .*225,000,000 pixels.*200,000,000 \(max_total_pixels\)"):
+        load_dataset("many.zip")
+    assert list((data_root / "uploads").iterdir()) == []  # the extracted folder is gone
 
 
 def test_format_is_checked_on_content_not_extension(data_root):
