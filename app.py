@@ -30,8 +30,11 @@ def main(argv=None) -> int:
     print("[divweights] preparing the start dataset in the background (the first start computes embeddings and "
           "weights and caches them; later starts are quick); the page fills in when it is ready", flush=True)
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
-        server_name=args.host, server_port=args.port, share=args.share, auth=auth,
-        **launch_kwargs(data_root, args.host, args.share))
+        server_name=args.host, server_port=args.port, share=args.share, auth=auth, quiet=True,
+        prevent_thread_lock=True, **launch_kwargs(data_root, args.host, args.share))
+    # our own line instead of gradio's (its hint to set share=True contradicts --share/--auth)
+    print(f"[divweights] studio at {demo.share_url or demo.local_url}", flush=True)
+    demo.block_thread()
     return 0
 
 

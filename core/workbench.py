@@ -147,8 +147,9 @@ class Workbench:
         key = hashlib.sha256(json.dumps([dataset.fingerprint, embedder, config], sort_keys=True).encode()).hexdigest()[:12]
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
                           config=config, vs_uniform=float(result.vs_uniform), vs_weighted=float(result.vs_final))
+        stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-g{result.config.gamma:g}").strip("-.")[:80]
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
-                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}")
+                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights")
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
 
     def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:

@@ -27,6 +27,14 @@ EMBEDDERS = (PAPER_EMBEDDER, "ViT-B-32/openai", "pixels", "precomputed")
 DEFAULT_SWEEP = "0, 0.2, 0.4, 0.6, 0.8, 1"
 MAX_SELECTION = 120  # images shown for one map selection
 DEFAULT_MAP_POINTS = 3000  # dots drawn on the map by default (a fixed sample beyond this)
+# each built-in's sensible start: a class pair of 1,000 each (all of Fashion-MNIST would be 60,000), or all of digits
+BUILTIN_SUBSETS = {"fashion-mnist": ((0, 1), 1000), "mnist": ((0, 1), 1000), "digits": (None, None)}
+
+
+def builtin_subset_fields(name: str) -> tuple[str, int | None]:
+    """(classes text, images per class) a built-in starts with in the Dataset tab."""
+    classes, per_class = BUILTIN_SUBSETS.get(name, (None, None))
+    return (", ".join(map(str, classes)) if classes else ""), per_class
 
 
 def error(message: str) -> gr.Error:
@@ -124,6 +132,12 @@ def thumb_b64(session: Session, index: int) -> str:
     return cached
 
 
+def times_uniform(relative: float) -> str:
+    """A weight as a multiple of the uniform share: 2 decimals, or 2 significant digits below 0.1
+    ("0.0076×", where 2 decimals would say "0.00×")."""
+    return f"{relative:.2f}×" if relative >= 0.1 else f"{relative:.2g}×"
+
+
 def gallery(session: Session, indices, wb: Workbench, relative: np.ndarray | None) -> list[tuple[str, str]]:
     """(path, caption) pairs: thumbnails written under <data_root>/generated/thumbs/.
     relative: (n,) weights as multiples of the uniform share, or None."""
@@ -134,7 +148,7 @@ def gallery(session: Session, indices, wb: Workbench, relative: np.ndarray | Non
         raise user_error(exc) from exc
     names = label_names(session.dataset, indices)
     # weight before the class name: gallery captions are cut at the thumbnail's width
-    captions = [f"#{i} · " + (f"{relative[i]:.2f}× · " if relative is not None else "") + name
+    captions = [f"#{i} · " + (f"{times_uniform(relative[i])} · " if relative is not None else "") + name
                 for i, name in zip(indices, names)]
     return [(str(path), caption) for path, caption in zip(paths, captions)]
 

@@ -73,7 +73,7 @@ def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None
     evaluating = evaluate_btn.click(bind(evaluate_runs, wb=wb), api_name="evaluate_run",
                                     inputs=[session_state, runs, n_samples],
                                     outputs=[grids, table, metric_plot, coverage, mass, nearest, note],
-                                    validator=validator, **GPU)
+                                    validator=validator, concurrency_id="evaluate", concurrency_limit=1)
     stop_btn.click(None, None, None, cancels=[evaluating], api_visibility="private")
 
 
@@ -123,6 +123,7 @@ def compare_runs(session, selected, *, wb: Workbench):
     evaluations = wb.compare(run_dirs)
     waiting = [d.name for d in run_dirs if not (d / "eval.json").exists()]
     note = f"Not evaluated yet: {', '.join(waiting)} — press **Evaluate selected runs**." if waiting else ""
+    note = "\n\n".join(filter(None, [warnings_markdown(run_dirs, evaluations), note]))
     return grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), note
 
 
@@ -147,7 +148,8 @@ def evaluate_runs(session, selected, n_samples, *, wb: Workbench, progress=gr.Pr
     views = wb.coverage(same_data, config, p_target, VIS_SAMPLES, NEAREST_SHOWN)
     skipped = [d.name for d in run_dirs if d not in same_data]
     evaluations = wb.compare(run_dirs)
-    note = _evaluate_note(config, target_name, skipped, views.method)
+    note = "\n\n".join(filter(None, [warnings_markdown(run_dirs, evaluations),
+                                      _evaluate_note(config, target_name, skipped, views.method)]))
     yield (grid_gallery(run_dirs), table_markdown(evaluations), metrics_figure(evaluations), coverage_figure(views),
            mass_figure(views), nearest_gallery(views, dataset), note)
 
@@ -204,17 +206,24 @@ def grid_gallery(run_dirs: list[Path]) -> list[tuple[np.ndarray, str]]:
 def table_markdown(evaluations: list[dict]) -> str:
     if not evaluations:
         return "*No saved evaluations for these runs yet.*"
-    head = "| model | embedder | seeds | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in METRICS) + " |"
-    lines = [head, "|" + "---|" * (3 + len(METRICS))]
+    head = ("| model | embedder | seeds | steps | "
+            + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in METRICS) + " |")
+    lines = [head, "|" + "---|" * (4 + len(METRICS))]
     for row in compare.metric_table(evaluations):
-        cells = [_mean_ci(*row[m]) for m in METRICS]
-        lines.append(f"| {row['model']} | {row['embedder']} | {row['n_seeds']} | " + " | ".join(cells) + " |")
+        cells = [_mean_ci(*row[m], row["n_seeds"]) for m in METRICS]
+        lines.append(f"| {row['model']} | {row['embedder']} | {row['n_seeds']} | {row['steps']} | " + " | ".join(cells) + " |")
     legend = "; ".join(f"**{m}**: {text}" for m, text in METRIC_HELP.items())
-    return "\n".join(lines) + f"\n\nMean ± 95% CI over seeds (± 0 for a single run). {legend}."
+    return "\n".join(lines) + f"\n\nMean ± 95% CI over seeds (a single run shows its value). {legend}."
 
 
-def _mean_ci(mean: float, ci: float) -> str:
-    return "–" if not np.isfinite(mean) else f"{mean:.4g} ± {ci:.2g}"
+def _mean_ci(mean: float, ci: float, n_seeds: int) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean:.4g}" if n_seeds < 2 else f"{mean:.4g} ± {ci:.2g}"
+
+
+def warnings_markdown(run_dirs: list[Path], evaluations: list[dict]) -> str:
+    return "\n\n".join(f"⚠️ {warning}" for warning in compare.comparison_warnings(run_dirs, evaluations))
 
 
 def metrics_figure(evaluations: list[dict]):

@@ -22,7 +22,7 @@ from core.data.storage import atomic_copy, disk_full_message, file_digest
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures
-from divweights_ui.common import (MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
+from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   require_weights, weights_key)
 from divweights_ui.session import Session
 from divweights_ui.streaming import stream, user_error
@@ -34,7 +34,8 @@ def default_choice(data_root: Path) -> StartupChoice:
     """Fashion-MNIST T-shirt/Trouser pair (1,000 each) if its files are here, else digits; pixel
     features (quick to tell: no open_clip import). `clip_if_cached` upgrades the embedder later."""
     available = {row["name"] for row in list_builtins(data_root) if row["available"]}
-    return StartupChoice("fashion-mnist", (0, 1), 1000) if "fashion-mnist" in available else StartupChoice("digits")
+    name = "fashion-mnist" if "fashion-mnist" in available else "digits"
+    return StartupChoice(name, *BUILTIN_SUBSETS[name])
 
 
 def clip_if_cached(choice: StartupChoice) -> StartupChoice:
@@ -220,6 +221,16 @@ def top_bottom_if_weighted(session: Session, k, batch_size, *, wb: Workbench):
         blank = figures.empty_figure("Compute weights to see this.")
         return [], [], blank, blank, "No weights yet."
     return top_bottom(session, k, batch_size, wb=wb)
+
+
+STALE = "*Out of date: new weights are being computed; this fills in again when they are ready.*"
+
+
+def stale_panels():
+    """While new data or weights are computed, the panels that show the old ones say so (and are
+    emptied): (top, bottom, histogram, class mass, stats, map note, export files, snippet)."""
+    blank = figures.empty_figure("Out of date: new weights are being computed…")
+    return [], [], blank, blank, STALE, STALE, None, ""
 
 
 def stats_markdown(s: dict) -> str:

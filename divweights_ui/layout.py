@@ -17,14 +17,15 @@ from core.data.datasets import list_builtins
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures, handlers as h
-from divweights_ui.common import DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice
+from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice,
+                                  builtin_subset_fields)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui.job_limit import JobLimit
 from divweights_ui.map_handlers import draw_map, recolour_map, select_points
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
-from divweights_ui.weights_handlers import compute_weights, show_weights, sweep
+from divweights_ui.weights_handlers import compute_weights, show_weights, stopped as weights_stopped, sweep
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)  # embedding and weights share the accelerator
 INTERNAL = dict(api_visibility="private")  # chained refreshes: not part of the public API
@@ -33,8 +34,10 @@ SESSION_TTL_S = 2 * 3600  # seconds a session's data is kept after its last acti
 INTRO = """# divweights studio
 Make a generative model see **every kind of image as often as every other**. Each training image
 gets a *diversity weight*: rare-looking images are drawn more often, near-duplicates less
-(Berns, Colton & Guckelsberger 2023, “mode balancing”). Load images → compute weights → look at
-what they favour → export them for training."""
+(Berns, Colton & Guckelsberger 2023, “mode balancing”). A “kind” is visual variety as the embedder
+sees it, not a class label, so the class shares may move away from 50/50. Diversity is measured by
+the **Vendi Score**: the effective number of distinct images. Load images → compute weights → look
+at what they favour → export them for training."""
 
 HELP = {
     "source": "A built-in set, a .zip/.npy/.npz you upload, or a folder you put under the data root.",
@@ -65,14 +68,20 @@ def _builtin_choices(data_root: Path) -> list[tuple[str, str]]:
             for row in list_builtins(data_root)]
 
 
-def _source_fields(source_kind: str, builtin_classes: str = "", builtin_per_class: int | None = None):
+def _source_fields(source_kind: str, builtin_name: str):
     """Show only the input that matches where the images come from. Class numbers belong to a
     built-in set: a switch to the user's own images empties them (their images may have no
-    labels), a switch back restores the start set's (all of Fashion-MNIST would be 60,000)."""
+    labels), a switch back gives the chosen built-in's own start (all of Fashion-MNIST would be 60,000)."""
     builtin = source_kind == SOURCES[0]
-    classes, per_class = (builtin_classes, builtin_per_class) if builtin else ("", None)
+    classes, per_class = builtin_subset_fields(builtin_name) if builtin else ("", None)
     return (gr.update(visible=builtin), gr.update(visible=source_kind == SOURCES[1]),
             gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class))
+
+
+def _builtin_fields(builtin_name: str):
+    """Another built-in: its own class pair and count (digits' 1,797 images have no 1,000 per class)."""
+    classes, per_class = builtin_subset_fields(builtin_name)
+    return gr.update(value=classes), gr.update(value=per_class)
 
 
 def build_demo(data_root=None, default: StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
@@ -187,8 +196,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     build_compare_tab(state, wb, compare_tab, validator=limit.evaluate)
 
         # ---- wiring
-        source_kind.change(bind(_source_fields, builtin_classes=classes.value, builtin_per_class=per_class.value),
-                           inputs=[source_kind], outputs=[builtin, upload, folder, classes, per_class], **INTERNAL)
+        source_kind.change(_source_fields, inputs=[source_kind, builtin],
+                           outputs=[builtin, upload, folder, classes, per_class], **INTERNAL)
+        builtin.input(_builtin_fields, inputs=[builtin], outputs=[classes, per_class], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
         recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
@@ -196,6 +206,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         loading = load_btn.click(bind(h.load_dataset, wb=wb), api_name="load_dataset",
                                  inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
                                  outputs=[state, summary, notice], validator=limit.load, **GPU)
+        stale_io = dict(outputs=[top_gallery, bottom_gallery, hist, mass, stats, map_note, files, snippet],
+                        concurrency_limit=None, **INTERNAL)  # at once, beside the job: panels never lie
+        load_btn.click(h.stale_panels, **stale_io)
         (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
          .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)
          .success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
@@ -203,12 +216,16 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         load_stop.click(None, None, None, cancels=[loading], **INTERNAL)
         compute = compute_btn.click(bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU,
                                     validator=limit.weights)
+        compute_btn.click(h.stale_panels, **stale_io)
         (compute.success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         sweeping = sweep_btn.click(bind(sweep, wb=wb), api_name="sweep_gamma",
                                    inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table],
                                    validator=limit.sweep, **GPU)
-        stop_btn.click(None, None, None, cancels=[compute, sweeping], **INTERNAL)
+        (stop_btn.click(weights_stopped, inputs=[state], outputs=[numbers, sweep_table], cancels=[compute, sweeping],
+                        **INTERNAL)  # then the panels show the weights still in use again
+         .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
+         .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
         draw_btn.click(bind(draw_map, wb=wb), api_name="umap",

@@ -22,6 +22,7 @@ class Session:
     layout: MapLayout | None = None  # the map's layout (reused when only the weights change)
     thumbs_b64: dict[int, str] = field(default_factory=dict)  # index -> small base64 PNG for map hovers
     notices: list[str] = field(default_factory=list)  # things the user should know (e.g. skipped files)
+    running: dict | None = None  # the weights job in progress: {"what", "gamma", "step", "steps"}
 
     def replace_data(self, ready: Prepared | None) -> None:
         """A new dataset/embedding: everything derived from the old one is dropped."""

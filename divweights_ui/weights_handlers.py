@@ -33,10 +33,13 @@ def weights_numbers(gamma: float, vs_uniform: float, numbers: dict, n: int, stat
     """'uniform VS → weighted VS' line plus entropy and ESS, for people. numbers: vs, entropy,
     entropy_uniform, ess (from core: the optimiser's step rows or inspect.weight_summary)."""
     change = (numbers["vs"] / vs_uniform - 1) * 100 if vs_uniform else 0.0
-    return (f"<div id='vs-line'>Vendi Score: uniform <b id='vs-uniform'>{vs_uniform:.3f}</b> → "
-            f"weighted <b id='vs-weighted'>{numbers['vs']:.3f}</b> ({change:+.1f}%)</div>\n\n"
-            f"γ = {gamma:.2f} · entropy {numbers['entropy']:.3f} nats (uniform {numbers['entropy_uniform']:.3f}) · "
-            f"ESS {numbers['ess']:,.0f} of {n:,} · {status}")
+    spread = numbers["entropy"] / numbers["entropy_uniform"] if numbers["entropy_uniform"] else 1.0
+    return (f"<div id='vs-line'>Vendi Score (the effective number of distinct images): uniform "
+            f"<b id='vs-uniform'>{vs_uniform:.3f}</b> → weighted <b id='vs-weighted'>{numbers['vs']:.3f}</b> "
+            f"({change:+.1f}%)</div>\n\n"
+            f"γ = {gamma:.2f} · <span title='entropy {numbers['entropy']:.3f} nats of "
+            f"{numbers['entropy_uniform']:.3f} for uniform weights'>draws spread over the dataset: "
+            f"{spread:.0%} of uniform</span> · ESS {numbers['ess']:,.0f} of {n:,} · {status}")
 
 
 def _finished(result) -> tuple:
@@ -57,21 +60,36 @@ def compute_weights(session: Session, gamma, steps, lr, *, wb: Workbench):
         return
     events = stream(lambda on_progress, should_stop: wb.weights(features, config, on_progress, should_stop))
     history, throttle = [], Throttle()
+    session.running = {"what": "weights", "gamma": config.gamma, "step": 0, "steps": config.steps}
     while True:
         try:
             event = next(events)
         except StopIteration as done:
             result = done.value
             break
+        session.running["step"] = event.done
         history.append({k: event.values[k] for k in ("step", "vs", "entropy", "ess", "lr")})
         if throttle.due():  # step 1 differentiates the uniform start: its VS and entropy are the uniform ones
             first, numbers = history[0], history[-1] | {"entropy_uniform": history[0]["entropy"]}
             yield (session, figures.progress_figure(history, first["vs"], config.steps),
                    weights_numbers(config.gamma, first["vs"], numbers, len(features), "optimising…"))
+    session.running = None
     if not result.stopped:
         session.weights[key] = result
         session.current_key = key
     yield (session, *_finished(result))
+
+
+def stopped(session: Session):
+    """The Stop button: say where the job stopped and which weights are still in use -> (numbers, sweep note)."""
+    job, session.running = session.running, None
+    current = session.current
+    in_use = (f"still using the previous weights (γ = {current.config.gamma:.2f}, Vendi Score {current.vs_final:.3f})"
+              if current is not None else "no weights are computed yet")
+    if job is None:
+        return gr.skip(), gr.skip()
+    where = f"Stopped at step {job['step']} of {job['steps']}; nothing from this run was kept, {in_use}."
+    return (where, gr.skip()) if job["what"] == "weights" else (gr.skip(), where)
 
 
 def show_weights(session: Session):
@@ -92,14 +110,17 @@ def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, wb: Wo
     gammas = sorted(set(parse_gammas(gammas_text)) | {config.gamma})  # the slider's γ is always marked
     events = stream(lambda on_progress, should_stop: wb.sweep(features, gammas, config, on_progress, should_stop))
     throttle = Throttle()
+    session.running = {"what": "sweep", "gamma": config.gamma, "step": 0, "steps": config.steps}
     while True:
         try:
             event = next(events)
         except StopIteration as done:
             results = done.value
             break
+        session.running["step"] = event.done
         if throttle.due():
             yield session, gr.skip(), f"Sweeping {len(gammas)} γ values together: step {event.done} of {config.steps}…"
+    session.running = None
     if any(result.stopped for result in results.values()):
         yield session, gr.skip(), "Sweep stopped before the end; nothing was kept."
         return

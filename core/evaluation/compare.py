@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
-from core.training.runs import latest_sample, list_runs, read_status
+from core.training.runs import latest_sample, list_runs, read_json, read_status
 
 
 def metric_table(evaluations: list[dict]) -> list[dict]:
@@ -22,9 +22,28 @@ def metric_table(evaluations: list[dict]) -> list[dict]:
         groups[(evaluation["model"], evaluation["embedder"])].append(evaluation)
     rows = []
     for (model, embedder), group in groups.items():
-        row = {"model": model, "embedder": embedder, "n_seeds": len(group)}
+        steps = sorted({f"{e.get('step')}/{e.get('steps')}" for e in group})
+        row = {"model": model, "embedder": embedder, "n_seeds": len(group), "steps": ", ".join(steps)}
         rows.append(row | {metric: mean_ci([e.get(metric) for e in group]) for metric in METRICS})
     return rows
+
+
+def comparison_warnings(run_dirs: list[Path], evaluations: list[dict]) -> list[str]:
+    """Why a side-by-side may mislead: runs trained for different numbers of steps (or stopped
+    early), on different data, or evaluated with different embedders."""
+    warnings = []
+    records = {Path(d).name: read_json(Path(d) / "config.json") for d in run_dirs}
+    statuses = {Path(d).name: read_status(Path(d)) for d in run_dirs}
+    progress = {name: (statuses[name].get("step", 0), record.get("train", {}).get("steps")) for name, record in records.items()}
+    if len({steps for _, steps in progress.values()}) > 1 or any(step != steps for step, steps in progress.values()):
+        listed = ", ".join(f"{name} {step}/{steps}" for name, (step, steps) in progress.items())
+        warnings.append(f"These runs are at different training steps or unfinished ({listed}): compare finished "
+                        "runs of equal length.")
+    if len({record.get("dataset_fingerprint") for record in records.values()}) > 1:
+        warnings.append("These runs trained on different data.")
+    if len({e.get("embedder") for e in evaluations}) > 1:
+        warnings.append("These evaluations used different embedders: their numbers do not compare.")
+    return warnings
 
 
 def class_mass_rows(labels_real: np.ndarray, p_target: np.ndarray | None, features_real: np.ndarray,
@@ -109,5 +128,7 @@ def load_evaluations(run_dirs: list[Path]) -> list[dict]:
     for run_dir in run_dirs:
         path = Path(run_dir) / "eval.json"
         if path.exists():
-            evaluations.append(json.loads(path.read_text()) | {"model": run_label(run_dir), "run_dir": str(run_dir)})
+            steps = read_json(Path(run_dir) / "config.json").get("train", {}).get("steps")
+            evaluations.append(json.loads(path.read_text()) | {"model": run_label(run_dir), "run_dir": str(run_dir),
+                                                               "steps": steps})
     return evaluations

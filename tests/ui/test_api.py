@@ -138,7 +138,7 @@ def test_one_page_cannot_fill_the_queue(served):
     demo, _, _ = served
     client = gradio_client.Client(demo.local_url, verbose=False)  # one page
     client.predict(h.SOURCES[0], "digits", "0, 1", 30, 0, None, "", "pixels", api_name="/load_dataset")
-    jobs = [client.submit(0.5, 400, 0.1, api_name="/compute_weights") for _ in range(MAX_JOBS_PER_SESSION + 2)]
+    jobs = [client.submit(0.5, 10_000, 0.1, api_name="/compute_weights") for _ in range(MAX_JOBS_PER_SESSION + 2)]
     outcomes = []
     for job in jobs:
         try:

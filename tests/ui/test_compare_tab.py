@@ -76,3 +76,17 @@ def test_bad_selections_get_a_clear_message(data_root):
         compare_tab.compare_runs(Session(), [], wb=Workbench(data_root))
     with pytest.raises(gr.Error, match="outside the data root"):
         compare_tab.compare_runs(Session(), ["../../etc"], wb=Workbench(data_root))
+
+
+def test_runs_of_different_lengths_are_flagged_and_a_single_run_shows_its_value(trained_run, data_root):
+    from core.cli import main
+
+    assert main(["train", "digits", "--classes", "0,1", "--per-class", "40", "--preset", "quick", "--steps", "2",
+                 "--batch-size", "16", "--run-dir", str(data_root / "runs" / "longer"), "--no-queue",
+                 "--device", "cpu"]) == 0
+    wb = Workbench(data_root)
+    list(compare_tab.evaluate_runs(Session(), ["runs/base"], 50, wb=wb, progress=lambda *a, **k: None))
+    grids, table, figure, note = compare_tab.compare_runs(Session(), ["runs/base", "runs/longer"], wb=wb)
+    assert "different training steps" in note and "base 1/1" in note and "longer 2/2" in note
+    row = next(line for line in table.splitlines() if line.startswith("| baseline"))
+    assert "| 1/1 |" in row and "±" not in row  # one run: its value, not "± 0"

@@ -5,6 +5,7 @@ import copy
 import csv
 import io
 import zipfile
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -198,7 +199,8 @@ def test_export_files(session, data_root):
     rows = list(csv.DictReader(open(files[0])))
     assert len(rows) == 60 and float(rows[0]["p"]) == pytest.approx(session.current_p()[0])
     np.testing.assert_allclose(np.load(files[1]), session.current_p())
-    assert "weights.npy" in snippet and "batch_size=32" in snippet
+    assert f"{Path(files[1]).name}" in snippet and "batch_size=32" in snippet
+    assert Path(files[1]).name.startswith("digits-0-1") and "pixels-g0.8" in Path(files[1]).name  # says what it is
     with pytest.raises(gr.Error, match="Compute weights"):
         empty = Session(ready=session.ready)
         h.export(empty, 32, wb=Workbench(data_root))
