@@ -110,12 +110,13 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     with gr.Column(scale=2):
                         source_kind = gr.Radio(list(SOURCES), value=SOURCES[0], label="Images from", info=HELP["source"])
                         builtin = gr.Dropdown(_builtin_choices(data_root), value=choice.source if choice else "digits",
-                                              label="Built-in set", info=HELP["builtin"])
+                                              label="Built-in set", info=HELP["builtin"], elem_id="dw-builtin")
                         with gr.Row():
                             classes = gr.Textbox(value=",".join(map(str, choice.classes)) if choice and choice.classes else "",
-                                                 label="Classes", info=HELP["classes"], placeholder="all")
+                                                 label="Classes", info=HELP["classes"], placeholder="all",
+                                                 elem_id="dw-classes")
                             per_class = gr.Number(value=choice.per_class if choice else None, label="Images per class",
-                                                  info=HELP["per_class"], precision=0, minimum=0)
+                                                  info=HELP["per_class"], precision=0, minimum=0, elem_id="dw-per-class")
                             seed = gr.Number(value=0, label="Seed", info=HELP["seed"], precision=0)
                         upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
                                          file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
@@ -135,11 +136,12 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",
                                       info=HELP["gamma"], elem_id="dw-gamma")
-                    steps = gr.Number(value=wc.steps, label="Steps", info=HELP["steps"], precision=0, minimum=1)
+                    steps = gr.Number(value=wc.steps, label="Steps", info=HELP["steps"], precision=0, minimum=1,
+                                      elem_id="dw-steps")
                     lr = gr.Number(value=wc.lr, label="Learning rate", info=HELP["lr"], minimum=0)
                 with gr.Row():
                     compute_btn = gr.Button("Compute weights", variant="primary", elem_id="dw-compute")
-                    stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=160)
+                    stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=160, elem_id="dw-stop")
                 numbers = gr.Markdown(elem_id="dw-numbers")
                 gr.Markdown("*ESS (effective sample size) = how many equally-used images the weighted dataset is "
                             "worth. Diversity weights trade some ESS for a higher Vendi Score (diversity).*")
@@ -203,20 +205,20 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
         recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
 
-        loading = load_btn.click(bind(h.load_dataset, wb=wb), api_name="load_dataset",
-                                 inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
-                                 outputs=[state, summary, notice], validator=limit.load, **GPU)
-        stale_io = dict(outputs=[top_gallery, bottom_gallery, hist, mass, stats, map_note, files, snippet],
-                        concurrency_limit=None, **INTERNAL)  # at once, beside the job: panels never lie
-        load_btn.click(h.stale_panels, **stale_io)
+        # first the panels that show the old weights say so, then the job (gradio runs one trigger's
+        # listeners one after another, so the mark must come first in the chain)
+        stale_io = dict(outputs=[top_gallery, bottom_gallery, hist, mass, stats, map_note, files, snippet], **INTERNAL)
+        loading = load_btn.click(h.stale_panels, **stale_io).then(
+            bind(h.load_dataset, wb=wb), api_name="load_dataset",
+            inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
+            outputs=[state, summary, notice], validator=limit.load, **GPU)
         (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
          .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)
          .success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         load_stop.click(None, None, None, cancels=[loading], **INTERNAL)
-        compute = compute_btn.click(bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU,
-                                    validator=limit.weights)
-        compute_btn.click(h.stale_panels, **stale_io)
+        compute = compute_btn.click(h.stale_panels, **stale_io).then(
+            bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU, validator=limit.weights)
         (compute.success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         sweeping = sweep_btn.click(bind(sweep, wb=wb), api_name="sweep_gamma",

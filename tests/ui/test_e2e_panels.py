@@ -1,0 +1,105 @@
+"""Panels that must not lie, in headless Chromium: another built-in resets the class fields, panels
+that depend on the weights say they are out of date while new ones compute, Stop says where it
+stopped, and the notices stay readable in dark mode."""
+
+import pytest
+
+from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser_and_url(tmp_path_factory):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with launched_studio(tmp_path_factory.mktemp("data"), per_class=60, steps=10) as demo, \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser, demo.local_url
+        browser.close()
+
+
+def _page(browser, url, **options):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, **options)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#dw-summary").get_by_text("120 images").wait_for()
+    return page
+
+
+def _choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_another_built_in_resets_the_class_fields(browser_and_url):
+    browser, url = browser_and_url
+    page = _page(browser, url)
+    _choose(page, "dw-builtin", "fashion-mnist")
+    page.wait_for_function("() => document.querySelector('#dw-classes textarea, #dw-classes input').value === '0, 1'")
+    assert page.locator("#dw-per-class input").input_value() == "1000"
+    _choose(page, "dw-builtin", "digits")
+    page.wait_for_function("() => document.querySelector('#dw-classes textarea, #dw-classes input').value === ''")
+    assert page.locator("#dw-per-class input").input_value() == ""
+    page.close()
+
+
+@pytest.fixture
+def slow_motion_weights(monkeypatch):
+    """The studio runs in this process: its optimiser steps take 20 ms each here, so a computation
+    is still running while the test looks at the page (the real one would finish in a second)."""
+    import time
+
+    from core import workbench
+
+    real = workbench.sweep
+
+    def slowly(features, gammas, config, cache_dir=None, on_step=None, should_stop=None):
+        def step(row):
+            time.sleep(0.02)
+            if on_step is not None:
+                on_step(row)
+
+        return real(features, gammas, config, cache_dir, step, should_stop)
+
+    monkeypatch.setattr(workbench, "sweep", slowly)
+
+
+def test_panels_say_they_are_out_of_date_and_stop_says_where_it_stopped(browser_and_url, slow_motion_weights):
+    browser, url = browser_and_url
+    page = _page(browser, url)
+    page.get_by_role("tab", name="Weights").click()
+    page.locator("#dw-numbers").get_by_text("done").wait_for()
+    box = page.locator("#dw-steps input")
+    box.fill("10000")
+    box.press("Tab")
+    page.locator("#dw-compute").click()
+    page.locator("#dw-numbers").get_by_text("optimising").wait_for()
+    page.get_by_role("tab", name="Inspect").click()
+    page.locator("#dw-stats").get_by_text("Out of date").wait_for()  # not the old weights' numbers
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "panels-1-out-of-date.png"), full_page=True)
+    page.get_by_role("tab", name="Weights").click()
+    page.locator("#dw-stop").click()
+    page.locator("#dw-numbers").get_by_text("Stopped at step").wait_for()
+    assert "still using the previous weights (γ = 0.80" in page.locator("#dw-numbers").inner_text()
+    page.get_by_role("tab", name="Inspect").click()
+    page.locator("#dw-stats").get_by_text("Effective sample size").wait_for()  # the weights in use again
+    page.screenshot(path=str(ARTIFACTS / "panels-2-stopped.png"), full_page=True)
+    page.close()
+
+
+def test_notices_are_readable_in_dark_mode(browser_and_url):
+    browser, url = browser_and_url
+    page = _page(browser, url, color_scheme="dark")
+    page.locator("#dw-notice").get_by_text("raw pixels").wait_for()
+    colours = page.evaluate("""() => { const p = document.querySelector('#dw-notice p'); const s = getComputedStyle(p);
+        return [s.backgroundColor, s.color]; }""")
+    luminance = [sum(int(v) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3]) / 3 for c in colours]
+    assert luminance[1] - luminance[0] > 100, colours  # light text on a dark panel, not light on light
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "panels-3-dark.png"), full_page=True)
+    page.close()
