@@ -40,6 +40,7 @@ from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.limits import RequestLimits, check_range
 from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared
+from core.threads import making_way
 from core.training import runs
 from core.training.config import TrainConfig
 
@@ -121,7 +122,10 @@ class Workbench:
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
             report(row["step"], f"step {row['step']}/{config.steps}", **row)
 
-        return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
+        if not runs.active_runs(self.data_root):
+            return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
+        with making_way(self.runs_root()):  # background training pauses: the weights get every core
+            return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
 
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:

@@ -20,12 +20,13 @@ import numpy as np
 from core.data.datasets import DatasetSpec
 from core.data.storage import atomic_write_bytes, atomic_write_json
 from core.jobs import OnProgress, Progress, ShouldStop, stopped
+from core.threads import apply_training_threads, wait_if_asked
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
                                 environment, job_lock, load_config, pid_alive, read_config, read_status,
-                                refresh_status, request_stop, stop_requested, trim_metrics, weights_fingerprint,
-                                write_status)
+                                refresh_status, request_stop, runs_root, stop_requested, trim_metrics,
+                                weights_fingerprint, write_status)
 from core.training.trainer import LossMeter, Trainer, train
 
 HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued
@@ -34,8 +35,9 @@ HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or que
 class _RunHooks:
     """on_step for core.training.trainer.train: metrics, heartbeat, sample grids and checkpoints."""
 
-    def __init__(self, run_dir: Path, trainer, on_progress: OnProgress = None):
+    def __init__(self, run_dir: Path, trainer, on_progress: OnProgress = None, runs_root: Path | None = None):
         self.run_dir, self.trainer, self.config, self.on_progress = run_dir, trainer, trainer.config, on_progress
+        self.runs_root = runs_root  # where the studio asks training to make way (core.threads)
         self.meter = LossMeter()
         self.latents = trainer.fixed_latents()
         self.last_beat = time.monotonic()
@@ -52,6 +54,11 @@ class _RunHooks:
             save_sample_grid(self.run_dir, self.trainer, self.latents)
         if step % c.checkpoint_every == 0 or step == c.steps:
             save_checkpoint(self.run_dir, self.trainer)
+        self._beat(step)
+        if self.runs_root is not None:
+            wait_if_asked(self.runs_root, lambda: self._beat(step), lambda: stop_requested(self.run_dir))
+
+    def _beat(self, step: int) -> None:
         if time.monotonic() - self.last_beat > HEARTBEAT_S:
             write_status(self.run_dir, "running", step=step)
             self.last_beat = time.monotonic()
@@ -65,6 +72,7 @@ def execute(run_dir: Path, data_root: Path, queue: bool = True, overrides: dict 
     inputs cannot be rebuilt (dataset gone or changed, weights changed) is marked failed and raises.
     """
     run_dir = Path(run_dir)
+    apply_training_threads()  # started beside the studio: leave it a core
     try:
         config, images, p = _inputs(run_dir, data_root, overrides or {})
     except (ValueError, FileNotFoundError, KeyError) as exc:
@@ -123,7 +131,7 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
             write_status(run_dir, "interrupted", message="stopped while queued")
             return "interrupted"
         try:
-            return _train_in_folder(run_dir, config, images, p, resume, on_progress, should_stop)
+            return _train_in_folder(run_dir, config, images, p, resume, on_progress, should_stop, runs_root(data_root))
         except KeyboardInterrupt:
             write_status(run_dir, "interrupted", message="interrupted (Ctrl-C): resume from the last checkpoint")
             raise
@@ -135,7 +143,7 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
 
 
 def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool, on_progress: OnProgress = None,
-                     should_stop: ShouldStop = None) -> str:
+                     should_stop: ShouldStop = None, runs_root_: Path | None = None) -> str:
     trainer = Trainer(config, images, p)
     resumed = {}
     if resume:
@@ -148,7 +156,7 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
     write_status(run_dir, "running", pid=os.getpid(), step=trainer.step, steps=config.steps, message=message, **resumed)
     append_event(run_dir, "resumed" if resume else "started", step=trainer.step, steps=config.steps,
                  device=str(trainer.device), pid=os.getpid(), environment=environment(), **resumed)
-    hooks = _RunHooks(run_dir, trainer, on_progress)
+    hooks = _RunHooks(run_dir, trainer, on_progress, runs_root_)
     train(config, images, p, on_step=hooks, trainer=trainer,
           should_stop=lambda: stop_requested(run_dir) or stopped(should_stop))
     if trainer.step < config.steps:  # stopped: checkpoint then exit

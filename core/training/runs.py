@@ -37,6 +37,7 @@ import numpy as np
 from core import __version__
 from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, fingerprint_arrays
 from core.diversity.vendi import check_probabilities
+from core.threads import TRAIN_THREADS_ENV, training_threads
 from core.training.config import TrainConfig
 
 STATES = ("created", "queued", "running", "finished", "failed", "interrupted")
@@ -225,7 +226,7 @@ def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "stop.request").unlink(missing_ok=True)
     write_status(run_dir, "queued", pid=None, message="starting")
-    env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root)}
+    env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root), TRAIN_THREADS_ENV: str(training_threads())}
     command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # one token: never read as an option
     with open(run_dir / "log.txt", "ab") as log:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -265,6 +266,11 @@ def refresh_status(run_dir: Path, stale_after_s: float = STALE_AFTER_S) -> dict:
         message = f"process ended without a final status (last step {status.get('step', 0)})"
         return write_status(run_dir, "interrupted", message=message)
     return status
+
+
+def active_runs(data_root: Path) -> int:
+    """Training processes running (not waiting in the queue) for this data root."""
+    return sum(1 for run in list_runs(data_root) if run["state"] == "running")
 
 
 def list_runs(data_root: Path, stale_after_s: float = STALE_AFTER_S) -> list[dict]:
