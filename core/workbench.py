@@ -32,7 +32,7 @@ from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, emb
 from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
-from core.diversity.weights import WeightsConfig, WeightsResult, sweep
+from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
 from core.evaluation import compare
 from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
@@ -113,10 +113,7 @@ class Workbench:
               should_stop: ShouldStop = None) -> dict[float, WeightsResult]:
         """Diversity weights for several γ in one batched run (config gives everything but γ)."""
         gammas = [float(g) for g in gammas]
-        if self.limits is not None:
-            check_range("the number of γ values", len(gammas), 1, self.limits.max_gammas)
-            check_range("steps", config.steps, 1, self.limits.max_weight_steps)
-            check_range("the learning rate", config.lr, 1e-12, self.limits.max_learning_rate)
+        self._check_weights_request(gammas, config)
         report = reporter(on_progress, "weights" if len(gammas) == 1 else "sweep", config.steps)
 
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
@@ -126,6 +123,17 @@ class Workbench:
             return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
         with making_way(self.runs_root()):  # background training pauses: the weights get every core
             return sweep(features, gammas, config, self.cache_dir("weights"), on_step, should_stop)
+
+    def cached_weights(self, features, gammas, config: WeightsConfig = WeightsConfig()) -> dict[float, WeightsResult]:
+        """The γ values of a sweep whose weights are already cached (nothing is computed)."""
+        self._check_weights_request(gammas, config)
+        return cached_results(features, gammas, config, self.cache_dir("weights"))
+
+    def _check_weights_request(self, gammas, config: WeightsConfig) -> None:
+        if self.limits is not None:
+            check_range("the number of γ values", len(gammas), 1, self.limits.max_gammas)
+            check_range("steps", config.steps, 1, self.limits.max_weight_steps)
+            check_range("the learning rate", config.lr, 1e-12, self.limits.max_learning_rate)
 
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:

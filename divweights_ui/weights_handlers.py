@@ -7,6 +7,9 @@ weights the session had.
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import gradio as gr
 
 from core.diversity import inspect as weights_inspect
@@ -15,7 +18,7 @@ from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import error, parse_gammas, require_features, weights_key
 from divweights_ui.session import Session
-from divweights_ui.streaming import Throttle, stream
+from divweights_ui.streaming import Throttle, stream, user_error
 
 
 def weights_config(gamma, steps, lr) -> WeightsConfig:
@@ -101,33 +104,67 @@ def show_weights(session: Session):
 
 
 def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, wb: Workbench):
-    """Generator: γ sweep (one batched, disk-cached run) -> (session, trade-off figure, table markdown).
+    """Generator: a γ sweep drawn point by point -> (session, trade-off figure, table markdown).
 
-    Streams a progress line while it runs; Stop or closing the page ends it cleanly.
+    γ values already cached appear at once; the others are computed one after another, each point
+    drawn when it is done, with the step and an estimate of the time left. Stop (or closing the
+    page) ends it cleanly; the γ values finished by then are kept.
     """
     features = require_features(session)
     config = weights_config(chosen_gamma, steps, lr)
     gammas = sorted(set(parse_gammas(gammas_text)) | {config.gamma})  # the slider's γ is always marked
-    events = stream(lambda on_progress, should_stop: wb.sweep(features, gammas, config, on_progress, should_stop))
-    throttle = Throttle()
-    session.running = {"what": "sweep", "gamma": config.gamma, "step": 0, "steps": config.steps}
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as done:
-            results = done.value
-            break
-        session.running["step"] = event.done
-        if throttle.due():
-            yield session, gr.skip(), f"Sweeping {len(gammas)} γ values together: step {event.done} of {config.steps}…"
+    try:
+        results = wb.cached_weights(features, gammas, config)
+    except ValueError as exc:
+        raise user_error(exc) from None
+    todo = [g for g in gammas if g not in results]
+    _keep(session, results, config)
+    if results:
+        yield (session, *_sweep_view(results, config.gamma, f"{len(results)} of {len(gammas)} γ values from the cache; "
+                                                            f"computing {len(todo)}…" if todo else ""))
+    started, throttle = time.monotonic(), Throttle()
+    for index, gamma in enumerate(todo):
+        session.running = {"what": "sweep", "gamma": gamma, "step": 0, "steps": config.steps}
+        each = dataclasses.replace(config, gamma=gamma)
+        events = stream(lambda on_progress, should_stop: wb.weights(features, each, on_progress, should_stop))
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                result = done.value
+                break
+            session.running["step"] = event.done
+            if throttle.due():
+                done_steps = index * config.steps + event.done
+                left = (time.monotonic() - started) / done_steps * (len(todo) * config.steps - done_steps)
+                yield (session, gr.skip(), f"γ = {gamma:.2f} ({index + 1} of {len(todo)} to compute): step "
+                                           f"{event.done} of {config.steps} · about {_duration(left)} left…")
+        if result.stopped:
+            session.running = None
+            yield session, gr.skip(), f"Sweep stopped at γ = {gamma:.2f}; the {len(results)} γ values finished are kept."
+            return
+        results[gamma] = result
+        _keep(session, {gamma: result}, config)
+        yield (session, *_sweep_view(results, config.gamma, "" if index + 1 == len(todo) else
+                                     f"{len(todo) - index - 1} γ values still to compute…"))
     session.running = None
-    if any(result.stopped for result in results.values()):
-        yield session, gr.skip(), "Sweep stopped before the end; nothing was kept."
-        return
+    yield (session, *_sweep_view(results, config.gamma, ""))
+
+
+def _keep(session: Session, results: dict, config: WeightsConfig) -> None:
     for gamma, result in results.items():
         session.weights[weights_key(gamma, config.steps, config.lr)] = result
+
+
+def _sweep_view(results: dict, chosen: float, status: str):
+    gammas = sorted(results)
     summaries = {g: weights_inspect.weight_summary(results[g].p) for g in gammas}
-    yield session, sweep_figure(results, summaries, gammas, config.gamma), sweep_table(results, summaries, gammas)
+    table = sweep_table(results, summaries, gammas)
+    return sweep_figure(results, summaries, gammas, chosen), (f"*{status}*\n\n{table}" if status else table)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def sweep_figure(results: dict, summaries: dict, gammas: list[float], chosen: float):

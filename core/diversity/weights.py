@@ -309,24 +309,36 @@ def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 
 def sweep(features, gammas, config: WeightsConfig, cache_dir=None, on_step=None,
           should_stop=None) -> dict[float, WeightsResult]:
     """`sweep_gamma` with the settings as one WeightsConfig (its γ is replaced by each of `gammas`)."""
-    configs = {float(g): replace(config, gamma=float(g)) for g in dict.fromkeys(gammas)}
-    for each in configs.values():
-        _check_config(each)
-    cache = None if cache_dir is None else ArrayCache(cache_dir, ".npz")
-    results, keys = {}, {}
-    if cache is not None:
-        fingerprint = features_fingerprint(features)
-        for g, each in configs.items():
-            keys[g] = cache_key(fingerprint, each)
-            cached = _from_entry(cache.load(keys[g]), each)
-            if cached is not None:
-                results[g] = cached
+    configs = _configs(gammas, config)
+    results = cached_results(features, gammas, config, cache_dir)
     todo = [g for g in configs if g not in results]
     if todo:
         F = _prepare(features, config.dtype, config.device)
         w, histories, stopped = _optimise_batch(F, todo, configs[todo[0]], on_step, should_stop)
+        cache = None if cache_dir is None else ArrayCache(cache_dir, ".npz")
+        fingerprint = None if cache is None else features_fingerprint(features)
         for g, result in zip(todo, _results(F, w, histories, stopped, [configs[g] for g in todo])):
             results[g] = result
             if cache is not None and not stopped:
-                cache.store(keys[g], _entry(result), {"config": asdict(result.config)})
+                cache.store(cache_key(fingerprint, configs[g]), _entry(result), {"config": asdict(result.config)})
     return {g: results[g] for g in configs}
+
+
+def cached_results(features, gammas, config: WeightsConfig, cache_dir=None) -> dict[float, WeightsResult]:
+    """The results of `gammas` already in the cache (nothing is computed)."""
+    configs = _configs(gammas, config)
+    if cache_dir is None:
+        return {}
+    cache, fingerprint, found = ArrayCache(cache_dir, ".npz"), features_fingerprint(features), {}
+    for g, each in configs.items():
+        cached = _from_entry(cache.load(cache_key(fingerprint, each)), each)
+        if cached is not None:
+            found[g] = cached
+    return found
+
+
+def _configs(gammas, config: WeightsConfig) -> dict[float, WeightsConfig]:
+    configs = {float(g): replace(config, gamma=float(g)) for g in dict.fromkeys(gammas)}
+    for each in configs.values():
+        _check_config(each)
+    return configs

@@ -313,3 +313,13 @@ def test_an_upload_past_the_uploads_quota_is_refused_and_nothing_is_stored(data_
     with pytest.raises(gr.Error, match="max_uploads_bytes"):
         _load(Session(), data_root, source_kind=h.SOURCES[1], upload=str(archive), classes="", per_class=None)
     assert not (data_root / "uploads").exists() or not any((data_root / "uploads").rglob("*.zip"))
+
+
+def test_a_sweep_draws_cached_points_first_then_each_point_when_done(session, data_root):
+    wb = Workbench(data_root)
+    _run(w.compute_weights(session, 0.3, 6, 0.1, wb=wb))  # γ = 0.3 is now cached
+    outputs, (_, figure, table) = _run(w.sweep(session, "0, 0.3, 1", 6, 0.1, 0.3, wb=wb))
+    figures_drawn = [out[1] for out in outputs if not isinstance(out[1], dict)]  # gr.skip() is a dict update
+    assert len(figures_drawn[0].data[0].y) == 1 and "1 of 3 γ values from the cache; computing 2" in outputs[0][2]
+    assert [len(f.data[0].y) for f in figures_drawn] == [1, 2, 3, 3]  # a point per finished γ, then the result
+    assert "| 1.00 |" in table and "to compute" not in table
