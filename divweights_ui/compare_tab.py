@@ -56,7 +56,10 @@ def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None
         evaluate_btn = gr.Button("Evaluate selected runs", elem_id="dw-compare-evaluate")
         stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=120)
     note = gr.Markdown(elem_id="dw-compare-note")
-    grids = gr.Gallery(label="Sample grids", columns=4, height="auto", object_fit="contain", elem_id="dw-compare-grids")
+    # two grids a row in a box tall enough for them and their captions (a 4-column, auto-height gallery
+    # clipped its 611 px grids in a 550 px box and hid the captions)
+    grids = gr.Gallery(label="Sample grids (the same latent batch in every run)", columns=2, height=720,
+                       object_fit="contain", elem_id="dw-compare-grids")
     table = gr.Markdown(elem_id="dw-compare-table")
     metric_plot = gr.Plot(label="Each metric per model")
     with gr.Row():

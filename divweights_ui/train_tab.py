@@ -271,7 +271,7 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
         confirm_btn = gr.Button("Delete run", variant="stop")
         cancel_btn = gr.Button("Cancel")
     chart = gr.Plot(label="Losses", elem_id="dw-losses")
-    grids = gr.Gallery(label="Latest samples (the same latent vectors in every run)", columns=4, height="auto",
+    grids = gr.Gallery(label="Latest samples (the same latent vectors in every run)", columns=2, height=720,
                        object_fit="contain", elem_id="dw-train-grids")
 
     listing = dict(inputs=[run_picker], outputs=[table, chart, grids, run_picker])
