@@ -55,7 +55,8 @@ def build_compare_tab(session_state: gr.State, wb: Workbench, tab: gr.Tab | None
         compare_btn = gr.Button("Compare", variant="primary")
         evaluate_btn = gr.Button("Evaluate selected runs", elem_id="dw-compare-evaluate")
         stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=120)
-    note = gr.Markdown(elem_id="dw-compare-note")
+    note = gr.Markdown("Tick runs above, then **Compare** (their grids and saved numbers, quick) or **Evaluate** "
+                       "(sample and score them).", elem_id="dw-compare-note")
     # two grids a row in a box tall enough for them and their captions (a 4-column, auto-height gallery
     # clipped its 611 px grids in a 550 px box and hid the captions)
     grids = gr.Gallery(label="Sample grids (the same latent batch in every run)", columns=2, height=720,
@@ -273,7 +274,7 @@ def mass_figure(views):
     names = {"data": "data (uniform)", "target": "diversity-weighted target"}
     figure = go.Figure([go.Bar(x=views.classes, y=share, name=names.get(k, k)) for k, share in views.mass.items()])
     figure.update_layout(barmode="group", yaxis_title="share of probability mass", height=460, template="plotly_white",
-                         title="Data vs weighted target vs each model (samples labelled by nearest training image)",
+                         title="Mass per class: data, weighted target, models",
                          margin=dict(l=40, r=20, t=50, b=40))
     return figure
 

@@ -49,7 +49,7 @@ def progress_figure(history: Sequence[dict], vs_uniform: float | None, steps: in
                              mode="lines", line=dict(color="#0891b2", dash="dot")), secondary_y=True)
     if vs_uniform is not None:
         fig.add_hline(y=vs_uniform, line=dict(color="#999", dash="dash"),
-                      annotation_text=f"uniform VS {vs_uniform:.2f}", annotation_position="bottom right")
+                      annotation_text=f"uniform VS {vs_uniform:.2f}", annotation_position="top left")  # clear of the ESS curve
     fig.update_xaxes(title_text="optimisation step", range=[0, max(steps or 0, len(step), 1)])
     fig.update_yaxes(title_text="Vendi Score", secondary_y=False)
     fig.update_yaxes(title_text="effective sample size", secondary_y=True, rangemode="tozero")

@@ -8,6 +8,7 @@ session is touched, so the user keeps what they had. The workbench is bound by
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -130,7 +131,8 @@ def dataset_summary(session: Session) -> str:
         return "No dataset loaded yet."
     ds, features = session.dataset, session.features
     height, width, channels = ds.images.shape[1:]
-    lines = [f"### {ds.name}", ds.description, "",
+    title = re.sub(r"^uploads/[0-9a-f]{12}/", "", ds.name)  # the user's file name, not where it is stored
+    lines = [f"### {title}", ds.description, "",
              f"- **{len(ds):,} images**, {width}×{height} px, {'colour' if channels == 3 else 'greyscale'}",
              f"- **embedder:** {session.embedder} → {features.shape[1]}-dimensional features "
              f"({'from cache' if session.ready.cache_hit else 'computed now, cached for next time'})"]

@@ -21,7 +21,7 @@ from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, 
                                   builtin_subset_fields)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui.job_limit import JobLimit
-from divweights_ui.map_handlers import draw_map, recolour_map, select_points
+from divweights_ui.map_handlers import draw_map, recolour_map, select_points, select_points_quietly
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
@@ -190,7 +190,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 export_batch = gr.Number(value=64, label="Batch size for the snippet", info=HELP["batch"], precision=0, minimum=1)
                 export_btn = gr.Button("Export weights", variant="primary")
                 files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="dw-export-files")
-                snippet = gr.Code(label="PyTorch WeightedRandomSampler", language="python")
+                snippet = gr.Code("# Press “Export weights” to write the files; the snippet that uses them appears here.",
+                                  label="PyTorch WeightedRandomSampler", language="python")
             if extra_tabs:
                 with gr.Tab("Train"):
                     build_train_tab(state, wb)
@@ -235,7 +236,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         size.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])
         select_btn.click(bind(select_points, wb=wb), api_name="select_points", **select_io)
-        selection.change(bind(select_points, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
+        # typing: a half-typed or out-of-range selection is said in the note, not raised (one toast from the button)
+        selection.change(bind(select_points_quietly, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
         export_btn.click(bind(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
                          outputs=[files, snippet])
 

@@ -7,6 +7,8 @@ indices into the "Selected indices" textbox, whose change event calls `select_po
 
 from __future__ import annotations
 
+import gradio as gr
+
 from core.data.dataset import label_names
 from core.diversity.inspect import relative_weights
 from core.workbench import Workbench
@@ -56,6 +58,14 @@ def recolour_map(session: Session, method: str, size_by_weight: bool, max_points
     if session.ready is None:
         return session, figures.empty_figure("Load a dataset to see its map."), ""
     return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points, wb=wb)
+
+
+def select_points_quietly(session: Session, indices_text: str, *, wb: Workbench):
+    """select_points while the user types: a problem goes into the note instead of an error toast."""
+    try:
+        return select_points(session, indices_text, wb=wb)
+    except gr.Error as exc:
+        return gr.skip(), f"*{exc.message}*"
 
 
 def select_points(session: Session, indices_text: str, *, wb: Workbench):

@@ -323,3 +323,12 @@ def test_a_sweep_draws_cached_points_first_then_each_point_when_done(session, da
     assert len(figures_drawn[0].data[0].y) == 1 and "1 of 3 γ values from the cache; computing 2" in outputs[0][2]
     assert [len(f.data[0].y) for f in figures_drawn] == [1, 2, 3, 3]  # a point per finished γ, then the result
     assert "| 1.00 |" in table and "to compute" not in table
+
+
+def test_typing_a_selection_says_problems_in_the_note_and_upload_titles_show_the_users_name(session, data_root,
+                                                                                              tmp_path):
+    gallery, note = m.select_points_quietly(session, "0, 999", wb=Workbench(data_root))
+    assert gallery == gr.skip() and "between 0 and 59" in note  # no error toast while typing
+    session, summary, _ = _load(Session(), data_root, source_kind=h.SOURCES[1],
+                                upload=str(_zip_of_images(tmp_path / "shapes.zip")), classes="", per_class=None)
+    assert summary.startswith("### shapes.zip")  # not uploads/<digest>/shapes.zip
