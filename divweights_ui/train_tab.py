@@ -28,7 +28,7 @@ GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
 POLL_S = 2.0  # seconds between refreshes of the runs table, chart and grids
 MAX_PLOTTED = 8  # newest runs drawn in the chart and the grid gallery
-TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message"]
+TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message", "time left"]
 
 HELP = {
     "models": ("Every model is the paper's WGAN-GP trained the same way; only how often each real image "
@@ -121,8 +121,15 @@ def runs_table(wb: Workbench) -> list[list]:
     rows = []
     for run in wb.list_runs():
         step = f"{run['step']}/{run['steps']}" if run["steps"] else str(run["step"])
-        rows.append([run["run_id"], run["state"], step, run["weights"], run["preset"] or "", run["message"]])
+        rows.append([run["run_id"], run["state"], step, run["weights"], run["preset"] or "", run["message"],
+                     _time_left(run["eta_s"])])
     return rows
+
+
+def _time_left(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
 
 
 def loss_figure(wb: Workbench, run_ids: list[str]):

@@ -283,12 +283,24 @@ def list_runs(data_root: Path, stale_after_s: float = STALE_AFTER_S) -> list[dic
         status = refresh_status(run_dir, stale_after_s)
         record = read_json(run_dir / "config.json")
         summaries.append({
+            "eta_s": time_left(run_dir, status, record),
             "run_id": run_dir.name, "path": run_dir, "state": status.get("state", "unknown"),
             "step": status.get("step", 0), "steps": record.get("train", {}).get("steps"),
             "message": status.get("message", ""), "weights": record.get("weights", ""),
             "preset": record.get("preset"), "dataset": record.get("dataset", {}).get("source"),
         })
     return summaries
+
+
+def time_left(run_dir: Path, status: dict, record: dict) -> float | None:
+    """Seconds a running run still needs, from its latest ms per generator step; None otherwise."""
+    steps, step = record.get("train", {}).get("steps"), status.get("step", 0)
+    if status.get("state") != "running" or not steps:
+        return None
+    metrics = read_metrics(run_dir)
+    if not metrics or "ms_per_step" not in metrics[-1]:
+        return None
+    return max(0.0, (steps - step) * metrics[-1]["ms_per_step"] / 1000.0)
 
 
 def _created(run_dir: Path) -> float:
