@@ -40,7 +40,7 @@ class StudyConfig:
     @classmethod
     def quick(cls, **overrides) -> "StudyConfig":
         """A CPU-sized study on the bundled digits: minutes, not hours."""
-        base = cls(dataset="digits", pairs=((0, 1), (3, 8)), seeds=2, per_class=100, preset="quick",
+        base = cls(dataset="digits", pairs=((0, 1), (3, 8)), seeds=2, per_class=100, preset="quick", steps=300,
                    device="cpu", n_samples=300, kid_subsets=10, kid_subset_size=200)
         return replace(base, **overrides)
 

@@ -55,6 +55,7 @@ class TrainConfig:
 PRESETS = {
     # Appendix table 4: batch 6,000, 6,000 generator steps, 5 critic steps, GP 10, Adam 1e-4 (0.5, 0.9).
     "paper": TrainConfig(log_every=50, sample_every=500, checkpoint_every=500),
-    # A CPU demo: same loss and optimiser, small batch, a few hundred steps.
-    "quick": TrainConfig(steps=300, batch_size=64, log_every=10, sample_every=50, checkpoint_every=50),
+    # A CPU demo: same loss and optimiser, small batch. 1,000 steps: recognisable digits on the 8x8 built-in
+    # in ~35 s on 2 cores (35 ms a step); 28x28 sets take ~270 ms a step (~4.5 min); 300 steps showed blobs.
+    "quick": TrainConfig(steps=1000, batch_size=64, log_every=10, sample_every=100, checkpoint_every=100),
 }

@@ -36,7 +36,7 @@ def test_presets():
     assert (paper.batch_size, paper.steps, paper.critic_steps, paper.gp_weight) == (6000, 6000, 5, 10.0)
     assert (paper.lr, paper.beta1, paper.beta2, paper.z_dim) == (1e-4, 0.5, 0.9, 64)
     quick = TrainConfig.preset("quick", steps=7)
-    assert quick.steps == 7 and quick.batch_size < 500 and PRESETS["quick"].steps == 300
+    assert quick.steps == 7 and quick.batch_size < 500 and PRESETS["quick"].steps == 1000
     with pytest.raises(ValueError, match="unknown preset"):
         TrainConfig.preset("huge")
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
