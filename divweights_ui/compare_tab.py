@@ -20,7 +20,7 @@ from core.training.runs import read_config
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure
-from divweights_ui.streaming import stream, user_error
+from divweights_ui.streaming import into_progress, stream, user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 VIS_SAMPLES = 300  # generated samples per run drawn on the map and counted per class
@@ -142,13 +142,8 @@ def evaluate_runs(session, selected, n_samples, *, wb: Workbench, progress=gr.Pr
         raise error(f"Cannot rebuild the data of {run_dirs[0].name}: {exc}") from None
     same_data = [d for d in run_dirs if _fingerprint(d) == dataset.fingerprint]
     p_target, target_name = _target_weights(session, dataset, same_data)
-    events = stream(lambda on_progress, should_stop: wb.evaluate(same_data, config, p_target, on_progress, should_stop))
-    while True:
-        try:
-            event = next(events)
-        except StopIteration:
-            break
-        progress(event.fraction, desc=event.message)
+    yield from stream(lambda on_progress, should_stop: wb.evaluate(same_data, config, p_target, on_progress, should_stop),
+                      into_progress(progress))
     views = wb.coverage(same_data, config, p_target, VIS_SAMPLES, NEAREST_SHOWN)
     skipped = [d.name for d in run_dirs if d not in same_data]
     evaluations = wb.compare(run_dirs)

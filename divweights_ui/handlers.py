@@ -26,7 +26,7 @@ from divweights_ui import figures
 from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   require_weights, weights_key)
 from divweights_ui.session import Session
-from divweights_ui.streaming import stream, user_error
+from divweights_ui.streaming import into_progress, stream, user_error
 
 # ----------------------------------------------------------------------------- dataset
 
@@ -106,14 +106,8 @@ def load_dataset(session: Session, source_kind: str, builtin: str, classes: str,
     spec, config = _spec_and_embedder(classes, per_class, seed, source, embedder)
     progress(0.0, desc="loading images")
     try:
-        events = stream(lambda on_progress, should_stop: wb.prepare(spec, config, on_progress, should_stop))
-        while True:
-            try:
-                event = next(events)
-            except StopIteration as done:
-                ready = done.value
-                break
-            progress(event.fraction, desc=event.message)
+        ready = yield from stream(lambda on_progress, should_stop: wb.prepare(spec, config, on_progress, should_stop),
+                                  into_progress(progress))
     except gr.Error:
         if stored is not None:  # a refused upload leaves nothing behind (one stored before is kept)
             shutil.rmtree(stored, ignore_errors=True)

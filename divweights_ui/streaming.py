@@ -33,8 +33,11 @@ def user_error(exc: BaseException) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def stream(job):
-    """Generator: Progress events of `job(on_progress, should_stop)`; returns its result (see module)."""
+def stream(job, on_event=None):
+    """Generator: Progress events of `job(on_progress, should_stop)`; returns its result (see module).
+
+    on_event(event) -> what to yield for it (None: nothing), so a handler writes
+    `result = yield from stream(job, on_event)`; without it the events themselves are yielded."""
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     outcome: dict = {}
@@ -51,7 +54,9 @@ def stream(job):
     worker.start()
     try:
         while (event := events.get()) is not None:
-            yield event
+            update = event if on_event is None else on_event(event)
+            if update is not None:
+                yield update
     finally:
         stop.set()
         worker.join()
@@ -61,6 +66,15 @@ def stream(job):
             raise gr.Error("Stopped; nothing was changed.", print_exception=False) from error
         raise user_error(error) if isinstance(error, (ValueError, OSError)) else error
     return outcome["result"]
+
+
+def into_progress(progress):
+    """on_event for `stream` that only moves gradio's progress bar (yields nothing)."""
+
+    def on_event(event) -> None:
+        progress(event.fraction, desc=event.message)  # gr.Progress returns itself: never yield it
+
+    return on_event
 
 
 class Throttle:

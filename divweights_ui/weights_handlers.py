@@ -61,21 +61,20 @@ def compute_weights(session: Session, gamma, steps, lr, *, wb: Workbench):
         session.current_key = key
         yield (session, *_finished(session.weights[key]))
         return
-    events = stream(lambda on_progress, should_stop: wb.weights(features, config, on_progress, should_stop))
     history, throttle = [], Throttle()
     session.running = {"what": "weights", "gamma": config.gamma, "step": 0, "steps": config.steps}
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as done:
-            result = done.value
-            break
+
+    def on_event(event):
         session.running["step"] = event.done
         history.append({k: event.values[k] for k in ("step", "vs", "entropy", "ess", "lr")})
         if throttle.due():  # step 1 differentiates the uniform start: its VS and entropy are the uniform ones
             first, numbers = history[0], history[-1] | {"entropy_uniform": history[0]["entropy"]}
-            yield (session, figures.progress_figure(history, first["vs"], config.steps),
-                   weights_numbers(config.gamma, first["vs"], numbers, len(features), "optimising…"))
+            return (session, figures.progress_figure(history, first["vs"], config.steps),
+                    weights_numbers(config.gamma, first["vs"], numbers, len(features), "optimising…"))
+        return None
+
+    result = yield from stream(lambda on_progress, should_stop: wb.weights(features, config, on_progress, should_stop),
+                               on_event)
     session.running = None
     if not result.stopped:
         session.weights[key] = result
@@ -126,19 +125,18 @@ def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, wb: Wo
     for index, gamma in enumerate(todo):
         session.running = {"what": "sweep", "gamma": gamma, "step": 0, "steps": config.steps}
         each = dataclasses.replace(config, gamma=gamma)
-        events = stream(lambda on_progress, should_stop: wb.weights(features, each, on_progress, should_stop))
-        while True:
-            try:
-                event = next(events)
-            except StopIteration as done:
-                result = done.value
-                break
+
+        def on_event(event, gamma=gamma, index=index):
             session.running["step"] = event.done
-            if throttle.due():
-                done_steps = index * config.steps + event.done
-                left = (time.monotonic() - started) / done_steps * (len(todo) * config.steps - done_steps)
-                yield (session, gr.skip(), f"γ = {gamma:.2f} ({index + 1} of {len(todo)} to compute): step "
-                                           f"{event.done} of {config.steps} · about {_duration(left)} left…")
+            if not throttle.due():
+                return None
+            done_steps = index * config.steps + event.done
+            left = (time.monotonic() - started) / done_steps * (len(todo) * config.steps - done_steps)
+            return (session, gr.skip(), f"γ = {gamma:.2f} ({index + 1} of {len(todo)} to compute): step "
+                                        f"{event.done} of {config.steps} · about {_duration(left)} left…")
+
+        result = yield from stream(lambda on_progress, should_stop: wb.weights(features, each, on_progress, should_stop),
+                                   on_event)
         if result.stopped:
             session.running = None
             yield session, gr.skip(), f"Sweep stopped at γ = {gamma:.2f}; the {len(results)} γ values finished are kept."

@@ -62,3 +62,23 @@ def test_library_errors_become_one_sentence():
 def test_throttle_lets_the_first_call_through_then_waits():
     throttle = Throttle(every_s=60)
     assert throttle.due() and not throttle.due()
+
+
+def test_progress_callbacks_never_become_page_updates():
+    from divweights_ui.streaming import into_progress
+
+    class Bar:  # gr.Progress returns itself when called
+        def __call__(self, fraction, desc=""):
+            self.seen = (fraction, desc)
+            return self
+
+    bar = Bar()
+
+    def job(on_progress, should_stop):
+        on_progress(Progress("test", 1, 2, "half"))
+        return "done"
+
+    events = stream(job, into_progress(bar))
+    with pytest.raises(StopIteration) as finished:
+        next(events)
+    assert finished.value.value == "done" and bar.seen == (0.5, "half")
