@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth, quiet=True,
         prevent_thread_lock=True, **launch_kwargs(data_root, args.host, args.share))
-    # our own line instead of gradio's (its hint to set share=True contradicts --share/--auth)
+    # our own line instead of gradio's (its hint about public links contradicts --share and --auth)
     print(f"[divweights] studio at {demo.share_url or demo.local_url}", flush=True)
     demo.block_thread()
     return 0
