@@ -48,11 +48,30 @@
     });
     gd.on("plotly_deselect", function () { setSelection(""); });
   }
+  // The Inspect tab's histogram: a click on a bar selects its images (shown on the Map tab).
+  function bindHistogram() {
+    const gd = document.querySelector("#dw-hist .js-plotly-plot");
+    if (!gd || gd.__dwBound || typeof gd.on !== "function") return;
+    gd.__dwBound = true;
+    gd.on("plotly_click", function (ev) {
+      const pt = ev && ev.points && ev.points[0];
+      if (!pt || !pt.customdata || !pt.customdata[1]) return;
+      pending = String(pt.customdata[1]);  // set once the Map tab's selection box exists (tabs render lazily)
+      const tab = Array.from(document.querySelectorAll("[role=tab]")).find(el => el.textContent.trim() === "Map");
+      if (tab) tab.click();
+    });
+  }
+  let pending = null;
+  function applyPending() {
+    if (pending === null || !document.querySelector("#dw-selection textarea, #dw-selection input")) return;
+    setSelection(pending);
+    pending = null;
+  }
   // Plots drawn while their tab was hidden get a wrong width; a resize when a tab opens fixes them.
   document.addEventListener("click", function (ev) {
     if (ev.target && ev.target.closest && ev.target.closest("[role=tab]")) {
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 80);
     }
   });
-  setInterval(bind, 600);
+  setInterval(function () { bind(); bindHistogram(); applyPending(); }, 300);
 })();

@@ -32,6 +32,7 @@ class Inspection:
     bottom: np.ndarray  # (k,) indices of the least favoured examples, lowest first
     relative: np.ndarray  # (n,) n·p: 1.0 = the uniform share
     histogram: tuple[np.ndarray, np.ndarray]  # counts (bins,), log2 edges (bins + 1,) of n·p
+    bin_members: list[str]  # per bin, its examples as index ranges ("3, 17, 200-220"): a bar selects them
     class_names: list[str] | None  # names of class_mass.classes, None without labels
     class_mass: ClassMass | None  # mass per class, uniform vs weighted
     summary: dict  # weight_summary(p, batch_size) + entropy, entropy_uniform

@@ -147,8 +147,10 @@ class Workbench:
             mass = weights_inspect.class_mass(p, dataset.labels)
             names = class_names_of(dataset, mass.classes)
         summary = weights_inspect.weight_summary(p, batch_size)
-        return Inspection(top, bottom, weights_inspect.relative_weights(p), weights_inspect.weight_histogram(p, log2=True),
-                          names, mass, summary)
+        counts, edges = weights_inspect.weight_histogram(p, log2=True)
+        members = [weights_inspect.index_ranges(m) for m in weights_inspect.histogram_members(p, edges)]
+        return Inspection(top, bottom, weights_inspect.relative_weights(p), (counts, edges), members, names, mass,
+                          summary)
 
     def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64) -> ExportFiles:
         """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed

@@ -83,14 +83,19 @@ def sweep_figure(gammas: Sequence[float], vs: Sequence[float], ess: Sequence[flo
     return fig
 
 
-def histogram_figure(counts: np.ndarray, log2_edges: np.ndarray):
-    """Bars of how many examples get each relative weight, on a log2 axis (0 = the uniform share)."""
+def histogram_figure(counts: np.ndarray, log2_edges: np.ndarray, members: Sequence[str] | None = None):
+    """Bars of how many examples get each relative weight, on a log2 axis (0 = the uniform share).
+    members: per bar, its examples as index ranges; the page's script selects them on a click."""
     import plotly.graph_objects as go
 
     centres = (log2_edges[:-1] + log2_edges[1:]) / 2
+    customdata = np.empty((len(centres), 2), dtype=object)
+    customdata[:, 0] = np.exp2(centres)
+    customdata[:, 1] = list(members) if members is not None else ""
     fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(log2_edges), marker_color="#6d28d9",
-                           customdata=np.exp2(centres),
-                           hovertemplate="weight ≈ %{customdata:.3g}× uniform<br>%{y} examples<extra></extra>"))
+                           customdata=customdata,
+                           hovertemplate="weight ≈ %{customdata[0]:.3g}× uniform<br>%{y} examples · click: show them"
+                                         "<extra></extra>"))
     fig.add_vline(x=0.0, line=dict(color="#999", dash="dash"), annotation_text="uniform")
     low, high = int(np.floor(log2_edges[0])), int(np.ceil(log2_edges[-1]))
     step = max(1, (high - low) // 8)
@@ -115,7 +120,8 @@ def class_mass_figure(classes: Sequence[str], uniform: np.ndarray, weighted: np.
 
 
 def map_figure(coords: np.ndarray, indices: np.ndarray, relative: np.ndarray | None, labels: Sequence[str],
-               thumbs_b64: Sequence[str], method: str, n_total: int, size_by_weight: bool = False):
+               thumbs_b64: Sequence[str], method: str, n_total: int, size_by_weight: bool = False,
+               by_class: bool = False):
     """Scatter of the drawn points' 2-D layout (coords (m, 2), row j = example indices[j]), coloured by
     relative weight n*p (m,) on a log scale (None: no weights yet, all 1×).
 
@@ -143,6 +149,12 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, relative: np.ndarray | N
                                   ticktext=[_times(t) for t in ticks])),
         hoverinfo="none",  # the page script shows a tooltip with the thumbnail, index, label and weight
     ))
+    if by_class:  # one trace per class, with a legend; the points (and their customdata) stay the same
+        fig = go.Figure([go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name,
+                                      customdata=customdata[mask], hoverinfo="none",
+                                      marker=dict(size=sizes if np.isscalar(sizes) else sizes[mask], opacity=0.85,
+                                                  line=dict(width=0.3, color="#333")))
+                         for name in dict.fromkeys(labels) for mask in [np.asarray(labels) == name]])
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n_total:,} images drawn)", 560)

@@ -208,7 +208,7 @@ def top_bottom(session: Session, k, batch_size, *, wb: Workbench):
     else:
         mass_fig = figures.empty_figure("No labels: mass per class is not available.")
     return (gallery(session, view.top, wb, view.relative), gallery(session, view.bottom, wb, view.relative),
-            figures.histogram_figure(*view.histogram), mass_fig, stats_markdown(view.summary))
+            figures.histogram_figure(*view.histogram, view.bin_members), mass_fig, stats_markdown(view.summary))
 
 
 def top_bottom_if_weighted(session: Session, k, batch_size, *, wb: Workbench):

@@ -58,6 +58,7 @@ HELP = {
     "batch": "Your training batch size: used for the 'repeats in a batch' number and the code snippet.",
     "method": "UMAP keeps similar images close together (best); PCA is instant but cruder.",
     "size": "Draw heavily-weighted images as bigger dots.",
+    "colour": "Colour each dot by its weight (× the uniform share) or by its class label.",
     "max_points": "At most this many dots are drawn (a fixed random sample of large sets); the weights always use every image.",
     "selection": "Filled in when you draw a box or lasso on the map; you can also type indices like 3, 17, 200-220.",
 }
@@ -165,11 +166,13 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     bottom_gallery = gr.Gallery(label="Least favoured (lowest weight): drawn less often", columns=4,
                                                 elem_id="dw-bottom", object_fit="contain", height=480)
                 with gr.Row():
-                    hist = gr.Plot(label="Weight histogram")
+                    hist = gr.Plot(label="Weight histogram (click a bar: its images on the Map tab)",
+                                   elem_id="dw-hist")
                     mass = gr.Plot(label="Mass per class")
             with gr.Tab("Map"):
                 with gr.Row():
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
+                    colour = gr.Radio(["weight", "class"], value="weight", label="Colour by", info=HELP["colour"])
                     size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
                     max_points = gr.Slider(500, 20000, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
                     draw_btn = gr.Button("Draw map", variant="primary")
@@ -204,7 +207,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         builtin.input(_builtin_fields, inputs=[builtin], outputs=[classes, per_class], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
-        recolour_io = dict(inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
+        recolour_io = dict(inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
 
         # first the panels that show the old weights say so, then the job (gradio runs one trigger's
         # listeners one after another, so the mark must come first in the chain)
@@ -232,8 +235,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
         draw_btn.click(bind(draw_map, wb=wb), api_name="umap",
-                       inputs=[state, method, size, max_points], outputs=[state, map_plot, map_note])
+                       inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
         size.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
+        colour.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])
         select_btn.click(bind(select_points, wb=wb), api_name="select_points", **select_io)
         # typing: a half-typed or out-of-range selection is said in the note, not raised (one toast from the button)

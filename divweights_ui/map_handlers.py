@@ -19,7 +19,8 @@ from divweights_ui.session import Session
 from divweights_ui.streaming import user_error
 
 
-def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *, wb: Workbench):
+def draw_map(session: Session, method: str, size_by_weight: bool, max_points, colour_by: str = "weight", *,
+             wb: Workbench):
     """-> (session, plotly map, note markdown). method: 'UMAP', 'PCA' or 'auto' (UMAP when ready).
 
     Large sets: only a fixed sample is laid out (UMAP of 70,000 points takes minutes on a CPU); the
@@ -45,7 +46,7 @@ def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *,
     relative = None if p is None else relative_weights(p)[indices]
     thumbs = [thumb_b64(session, int(i)) for i in indices]
     figure = figures.map_figure(layout.coords, indices, relative, label_names(session.dataset, indices), thumbs,
-                                layout.method, len(features), bool(size_by_weight))
+                                layout.method, len(features), bool(size_by_weight), colour_by == "class")
     note = layout.note
     if len(indices) < len(features):
         note += (f"\n\nShowing a fixed random sample of {len(indices):,} of {len(features):,} images "
@@ -53,11 +54,13 @@ def draw_map(session: Session, method: str, size_by_weight: bool, max_points, *,
     return session, figure, note.strip()
 
 
-def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, *, wb: Workbench):
+def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, colour_by: str = "weight", *,
+                 wb: Workbench):
     """Redraw the map after new weights or data without waiting: UMAP only once it is ready."""
     if session.ready is None:
         return session, figures.empty_figure("Load a dataset to see its map."), ""
-    return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points, wb=wb)
+    return draw_map(session, "pca" if (method or "").lower() == "pca" else "auto", size_by_weight, max_points,
+                    colour_by, wb=wb)
 
 
 def select_points_quietly(session: Session, indices_text: str, *, wb: Workbench):

@@ -49,6 +49,28 @@ def weight_histogram(p: np.ndarray, bins: int = 40, log2: bool = False) -> tuple
     return np.histogram(rel, bins=bins, range=(low, high))
 
 
+def histogram_members(p: np.ndarray, edges: np.ndarray, log2: bool = True) -> list[np.ndarray]:
+    """The examples in each bin of `weight_histogram(p, log2=log2)` (edges from it): (bins,) index arrays."""
+    rel = relative_weights(p)
+    values = np.log2(np.maximum(rel, 2.0**-30)) if log2 else rel
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)  # last edge inclusive
+    return [np.flatnonzero(bins == b) for b in range(len(edges) - 1)]
+
+
+def index_ranges(indices) -> str:
+    """Sorted indices as text the studio reads back: [3, 17, 200, 201, 202] -> '3, 17, 200-202'."""
+    parts, indices = [], sorted(int(i) for i in indices)
+    start = prev = None
+    for i in indices + [None]:
+        if start is not None and (i is None or i != prev + 1):
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if i is not None and start is None:
+            start = i
+        prev = i
+    return ", ".join(parts)
+
+
 def effective_sample_size(p: np.ndarray) -> float:
     """Kish's ESS = 1 / sum p_i^2: how many equally-weighted examples the weights are 'worth'.
 

@@ -332,3 +332,12 @@ def test_typing_a_selection_says_problems_in_the_note_and_upload_titles_show_the
     session, summary, _ = _load(Session(), data_root, source_kind=h.SOURCES[1],
                                 upload=str(_zip_of_images(tmp_path / "shapes.zip")), classes="", per_class=None)
     assert summary.startswith("### shapes.zip")  # not uploads/<digest>/shapes.zip
+
+
+def test_the_map_colours_by_class_and_histogram_bars_carry_their_images(session, data_root):
+    session, figure, _ = m.draw_map(session, "PCA", False, 3000, "class", wb=Workbench(data_root))
+    assert [trace.name for trace in figure.data] == ["0", "1"]
+    assert sorted(int(i) for trace in figure.data for i in trace.customdata[:, 0]) == list(range(60))
+    _, _, hist, _, _ = h.top_bottom(session, 4, 16, wb=Workbench(data_root))
+    chosen = [text for text in hist.data[0].customdata[:, 1] if text]
+    assert sum(len(m.parse_indices(text, 60)) for text in chosen) == 60  # the bars cover every image once

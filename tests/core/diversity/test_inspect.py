@@ -69,3 +69,16 @@ def test_summary_keys():
     summary = ins.weight_summary(np.full(10, 0.1), batch_size=4)
     assert summary["ess"] == pytest.approx(10)
     assert summary["expected_repeats"] == pytest.approx(summary["expected_repeats_uniform"])
+
+
+def test_histogram_members_partition_the_examples_and_read_back_as_ranges():
+    import numpy as np
+
+    from core.diversity.inspect import histogram_members, index_ranges, weight_histogram
+
+    p = np.random.default_rng(0).dirichlet(np.ones(50))
+    counts, edges = weight_histogram(p, bins=7, log2=True)
+    members = histogram_members(p, edges)
+    assert [len(m) for m in members] == counts.tolist()  # the same bins as the histogram
+    assert sorted(np.concatenate(members).tolist()) == list(range(50))
+    assert index_ranges([200, 3, 17, 201, 202]) == "3, 17, 200-202" and index_ranges([]) == ""
