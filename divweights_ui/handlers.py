@@ -91,19 +91,24 @@ def _resolve_source(source_kind: str, builtin: str, upload, folder: str, data_ro
     return folder.strip(), None
 
 
-def _spec_and_embedder(classes: str, per_class, seed, source: str, embedder: str) -> tuple[DatasetSpec, EmbedConfig]:
+def _spec_and_embedder(classes: str, per_class, seed, source: str, embedder: str,
+                       subfolders: bool = False) -> tuple[DatasetSpec, EmbedConfig]:
     try:
-        spec = DatasetSpec(source, parse_classes(classes), int(per_class) if per_class else None, int(seed or 0))
+        spec = DatasetSpec(source, parse_classes(classes), int(per_class) if per_class else None, int(seed or 0),
+                           subfolders_as_classes=bool(subfolders))
         return spec, EmbedConfig.parse(embedder)
     except (TypeError, ValueError) as exc:
         raise user_error(exc) from None
 
 
 def load_dataset(session: Session, source_kind: str, builtin: str, classes: str, per_class, seed,
-                 upload, folder: str, embedder: str, *, wb: Workbench, progress=gr.Progress()):
-    """Dataset tab (a generator, so Stop can end the embedding) -> (session, summary, notice)."""
+                 upload, folder: str, embedder: str, subfolders: bool = False, *, wb: Workbench,
+                 progress=gr.Progress()):
+    """Dataset tab (a generator, so Stop can end the embedding) -> (session, summary, notice).
+    subfolders: an upload's or folder's top-level subfolders are its classes (ignored for built-ins)."""
     source, stored = _resolve_source(source_kind, builtin, upload, folder, wb.data_root)
-    spec, config = _spec_and_embedder(classes, per_class, seed, source, embedder)
+    own_data = source_kind != SOURCES[0]
+    spec, config = _spec_and_embedder(classes, per_class, seed, source, embedder, own_data and subfolders)
     progress(0.0, desc="loading images")
     try:
         ready = yield from stream(lambda on_progress, should_stop: wb.prepare(spec, config, on_progress, should_stop),

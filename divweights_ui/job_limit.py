@@ -26,8 +26,8 @@ class JobLimit:
         return [first] + [gr.validate(True, "") for _ in range(n_inputs - 1)]
 
     def load(self, session, source_kind, builtin, classes, per_class, seed, upload, folder, embedder,
-             request: gr.Request):
-        return self._verdicts(request, 9)
+             subfolders, request: gr.Request):
+        return self._verdicts(request, 10)
 
     def weights(self, session, gamma, steps, lr, request: gr.Request):
         return self._verdicts(request, 4)

@@ -46,6 +46,7 @@ HELP = {
     "per_class": "How many images of each chosen class (blank = all). 1,000 keeps things quick.",
     "seed": "Which random subset is drawn; the same seed always gives the same images.",
     "folder": "A folder of images inside the data root; subfolders are searched too.",
+    "subfolders": "Label each image by the top-level folder it is in (cats/…, dogs/…): then classes can be picked.",
     "embedder": ("How images are turned into feature vectors. Diversity is measured between these vectors: "
                  "CLIP (ViT-L-14/openai, the paper's choice) compares what images look like to people; "
                  "'pixels' works offline but only compares raw pixels; 'precomputed' uses features you supplied."),
@@ -76,7 +77,8 @@ def _source_fields(source_kind: str, builtin_name: str):
     builtin = source_kind == SOURCES[0]
     classes, per_class = builtin_subset_fields(builtin_name) if builtin else ("", None)
     return (gr.update(visible=builtin), gr.update(visible=source_kind == SOURCES[1]),
-            gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class))
+            gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class),
+            gr.update(visible=not builtin))
 
 
 def _builtin_fields(builtin_name: str):
@@ -123,6 +125,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                                          file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
                         folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
                                             placeholder="my_images", visible=False)
+                        subfolders = gr.Checkbox(value=False, label="Subfolders are classes", visible=False,
+                                                 info=HELP["subfolders"], elem_id="dw-subfolders")
                         embedder = gr.Dropdown(list(EMBEDDERS), value=choice.embedder if choice else "pixels",
                                                allow_custom_value=True, label="Embedder", info=HELP["embedder"])
                         with gr.Row():
@@ -203,7 +207,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
 
         # ---- wiring
         source_kind.change(_source_fields, inputs=[source_kind, builtin],
-                           outputs=[builtin, upload, folder, classes, per_class], **INTERNAL)
+                           outputs=[builtin, upload, folder, classes, per_class, subfolders], **INTERNAL)
         builtin.input(_builtin_fields, inputs=[builtin], outputs=[classes, per_class], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
@@ -214,7 +218,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         stale_io = dict(outputs=[top_gallery, bottom_gallery, hist, mass, stats, map_note, files, snippet], **INTERNAL)
         loading = load_btn.click(h.stale_panels, **stale_io).then(
             bind(h.load_dataset, wb=wb), api_name="load_dataset",
-            inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder],
+            inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder, subfolders],
             outputs=[state, summary, notice], validator=limit.load, **GPU)
         (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
          .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)

@@ -341,3 +341,18 @@ def test_the_map_colours_by_class_and_histogram_bars_carry_their_images(session,
     _, _, hist, _, _ = h.top_bottom(session, 4, 16, wb=Workbench(data_root))
     chosen = [text for text in hist.data[0].customdata[:, 1] if text]
     assert sum(len(m.parse_indices(text, 60)) for text in chosen) == 60  # the bars cover every image once
+
+
+def test_an_uploads_subfolders_can_be_its_classes(data_root, tmp_path):
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for kind, colour in (("cats", 30), ("dogs", 200)):
+            for i in range(3):
+                buffer = io.BytesIO()
+                Image.new("RGB", (10, 10), (colour, 40 * i, 90)).save(buffer, format="PNG")
+                zf.writestr(f"{kind}/{i}.png", buffer.getvalue())
+    values = dict(source_kind=h.SOURCES[1], builtin="digits", classes="", per_class=None, seed=0,
+                  upload=str(archive), folder="", embedder="pixels", subfolders=True)
+    *_, (session, summary, _) = h.load_dataset(Session(), *values.values(), wb=Workbench(data_root),
+                                               progress=lambda *a, **k: None)
+    assert session.dataset.class_names == ["cats", "dogs"] and "cats (3), dogs (3)" in summary
