@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -145,12 +145,3 @@ def thumbnail_image(image: np.ndarray, size: int = 96):
     new_size = (max(1, round(pil.size[0] * scale)), max(1, round(pil.size[1] * scale)))
     resample = Image.NEAREST if max(pil.size) < size else Image.BILINEAR
     return pil.resize(new_size, resample)
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """asdict for a dataclass config, dict() for a mapping, {} for None."""
-    if config is None:
-        return {}
-    if is_dataclass(config):
-        return asdict(config)
-    return dict(config)

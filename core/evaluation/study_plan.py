@@ -4,7 +4,7 @@ every subset, weights file and model, the resumable state file, and the rows rea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +57,6 @@ def gamma_model(gamma: float) -> str:
 
 def pair_name(pair) -> str:
     return "-".join(str(c) for c in pair)
-
-
-def config_from_dict(saved: dict) -> StudyConfig:
-    names = {f.name for f in fields(StudyConfig)}
-    values = {k: v for k, v in saved.items() if k in names}
-    values["pairs"] = tuple(tuple(int(c) for c in pair) for pair in values.get("pairs", ()))
-    values["gammas"] = tuple(float(g) for g in values.get("gammas", ()))
-    return StudyConfig(**values)
 
 
 @dataclass

@@ -269,8 +269,11 @@ def refresh_status(run_dir: Path, stale_after_s: float = STALE_AFTER_S) -> dict:
 
 
 def active_runs(data_root: Path) -> int:
-    """Training processes running (not waiting in the queue) for this data root."""
-    return sum(1 for run in list_runs(data_root) if run["state"] == "running")
+    """Training processes running (not waiting in the queue) for this data root: status files only
+    (asked before every weights computation, so no configs or metrics are read)."""
+    root = runs_root(data_root)
+    folders = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")] if root.exists() else []
+    return sum(1 for run_dir in folders if refresh_status(run_dir).get("state") == "running")
 
 
 def list_runs(data_root: Path, stale_after_s: float = STALE_AFTER_S) -> list[dict]:
