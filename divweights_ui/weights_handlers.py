@@ -37,12 +37,12 @@ def weights_numbers(gamma: float, vs_uniform: float, numbers: dict, n: int, stat
     entropy_uniform, ess (from core: the optimiser's step rows or inspect.weight_summary)."""
     change = (numbers["vs"] / vs_uniform - 1) * 100 if vs_uniform else 0.0
     spread = numbers["entropy"] / numbers["entropy_uniform"] if numbers["entropy_uniform"] else 1.0
-    return (f"<div id='vs-line'>Vendi Score (the effective number of distinct images): uniform "
-            f"<b id='vs-uniform'>{vs_uniform:.3f}</b> → weighted <b id='vs-weighted'>{numbers['vs']:.3f}</b> "
-            f"({change:+.1f}%)</div>\n\n"
-            f"γ = {gamma:.2f} · <span title='entropy {numbers['entropy']:.3f} nats of "
-            f"{numbers['entropy_uniform']:.3f} for uniform weights'>draws spread over the dataset: "
-            f"{spread:.0%} of uniform</span> · ESS {numbers['ess']:,.0f} of {n:,} · {status}")
+    # plain Markdown: the API returns this text too, so it must read well without a browser
+    return (f"Vendi Score (the effective number of distinct images): uniform **{vs_uniform:.3f}** → "
+            f"weighted **{numbers['vs']:.3f}** ({change:+.1f}%)\n\n"
+            f"γ = {gamma:.2f} · draws spread over the dataset: {spread:.0%} of uniform (entropy "
+            f"{numbers['entropy']:.3f} of {numbers['entropy_uniform']:.3f} nats) · ESS {numbers['ess']:,.0f} "
+            f"of {n:,} · {status}")
 
 
 def _finished(result) -> tuple:

@@ -56,8 +56,11 @@ def _wait_idle(page) -> None:
     page.wait_for_function("() => !document.body.innerText.includes('processing |')")
 
 
+VS_WEIGHTED = "#dw-numbers strong >> nth=1"  # "uniform **a** → weighted **b**"
+
+
 def _vs_weighted(page) -> float:
-    return float(page.locator("#vs-weighted").inner_text())
+    return float(page.locator(VS_WEIGHTED).inner_text())
 
 
 def test_studio_end_to_end(page):
@@ -72,7 +75,7 @@ def test_studio_end_to_end(page):
 
     # 2. move γ, compute, the weighted VS changes and streams to completion
     _tab(page, "Weights")
-    page.locator("#vs-weighted").wait_for()
+    page.locator(VS_WEIGHTED).wait_for()
     before = _vs_weighted(page)
     gamma_box = page.locator("#dw-gamma input[type=number]")
     gamma_box.fill("1")

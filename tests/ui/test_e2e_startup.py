@@ -38,7 +38,7 @@ def test_the_page_is_served_first_and_fills_in_when_the_start_set_is_ready(tmp_p
         page.locator("#dw-summary").get_by_text("40 images").wait_for()
         page.locator("#dw-notice").get_by_text("raw pixels").wait_for()
         page.get_by_role("tab", name="Weights").click()
-        page.locator("#vs-weighted").wait_for()
+        page.locator("#dw-numbers strong >> nth=1").wait_for()
         page.locator("#dw-live .js-plotly-plot .scatterlayer .trace").first.wait_for()  # the chart is drawn
         page.screenshot(path=str(ARTIFACTS / "startup-2-ready.png"), full_page=True)
         browser.close()
