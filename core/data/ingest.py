@@ -37,7 +37,8 @@ import numpy as np
 from core.data import storage
 from core.data.dataset import make_dataset
 from core.data.safe_read import (IngestLimits, Rejected, archive_bytes, check_total_pixels, check_zip, decode_image,
-                                 image_size, read_npy, read_npz, stack_images, stored_size, to_uint8_images)
+                                 common_size, image_size, read_npy, read_npz, stack_images, stored_size,
+                                 to_uint8_images)
 from core.data.safe_read import read_image  # noqa: F401  (re-exported: ingest.read_image)
 
 # The command line is the machine's own user: no cap on the pixels of one ingest or on the uploads folder
@@ -270,9 +271,19 @@ def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = Fals
         raise ValueError(f"no usable images in {folder.name}" + (f" ({reasons})" if reasons else ""))
     labels, class_names = _folder_labels(ids) if subfolders_as_classes else (None, None)
     features = features_beside(folder, ids, limits)
-    description = f"{len(ids)} images from {folder.name}" + (f", {len(skipped)} skipped" if skipped else "")
-    return make_dataset(name or folder.name, stack_images(images, limits), labels, class_names, ids,
-                        description, features, sorted(skipped))
+    stacked = stack_images(images, limits)
+    description = (f"{len(ids)} images from {folder.name}" + (f", {len(skipped)} skipped" if skipped else "")
+                   + scaled_note([size for *_, size in candidates], stacked.shape[1:3]))
+    return make_dataset(name or folder.name, stacked, labels, class_names, ids, description, features,
+                        sorted(skipped))
+
+
+def scaled_note(sizes: list[tuple[int, int]], stored: tuple[int, int]) -> str:
+    """', scaled from 4000×3000 to 256×192 px' when the common size was reduced to fit max_side."""
+    if not sizes or max(common_size(sizes)) <= max(stored):  # not reduced (a turned photo is not "scaled")
+        return ""
+    (h, w), (sh, sw) = common_size(sizes), stored
+    return f", scaled from {w}×{h} to {sw}×{sh} px"
 
 
 def _decode_all(candidates: list, limits: IngestLimits, skipped: list) -> tuple[list[str], list[np.ndarray]]:

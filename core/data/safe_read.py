@@ -30,7 +30,9 @@ class IngestLimits:
     max_file_bytes: int = 64 << 20  # folder: larger files are skipped
     max_image_pixels: int = 50_000_000  # per image, read from the header before decoding
     max_total_pixels: int = 200_000_000  # one ingest: width x height summed over all images (headers) at most
-    max_side: int = 512  # the common image size is scaled down to fit this many pixels
+    # the common image size is scaled down to fit this many pixels: above CLIP's 224-pixel input and
+    # the map's thumbnails, and a quarter of 512's bytes (10,000 photos at 512x384 RGB are 5.9 GB)
+    max_side: int = 256
     max_array_bytes: int = 4 << 30  # .npy/.npz: declared array size at most
     max_uploads_bytes: int = 2 << 30  # <data_root>/uploads/: everything stored there, this upload included
 
@@ -282,9 +284,14 @@ def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(pil.crop((left, top, left + width, top + height))).reshape(height, width, channels)
 
 
+def common_size(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """The most common (height, width); ties: the larger."""
+    return max(Counter(sizes).items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+
 def stored_size(sizes: list[tuple[int, int]], limits: IngestLimits) -> tuple[int, int]:
     """(height, width) a dataset keeps: the most common size (ties: the larger), scaled to fit max_side."""
-    (height, width), _ = max(Counter(sizes).items(), key=lambda kv: (kv[1], kv[0]))
+    height, width = common_size(sizes)
     if max(height, width) > limits.max_side:
         scale = limits.max_side / max(height, width)
         height, width = max(1, round(height * scale)), max(1, round(width * scale))

@@ -254,7 +254,8 @@ def test_large_images_decode_reduced_and_are_stored_at_the_dataset_size(data_roo
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert ds.images.shape == (5, 512, 512, 3)  # the most common size, scaled to fit max_side (as before)
+    assert ds.images.shape == (5, 256, 256, 3)  # the most common size, scaled to fit max_side
+    assert "scaled from 6000×6000 to 256×256 px" in ds.description  # the summary says so
     assert (ds.images[0] == (200, 30, 90)).all() and (ds.images[3] == (10, 220, 40)).all()
     assert np.abs(ds.images[4].astype(int) - (40, 60, 230)).max() <= 3
     assert peak < 100 << 20, f"{peak / 2 ** 20:.0f} MiB allocated at the peak of the ingest"
@@ -498,3 +499,11 @@ def test_bad_arrays_get_clear_messages(data_root, array, message):
     np.save(data_root / "bad.npy", array)
     with pytest.raises(Rejected, match=message):
         load_dataset("bad.npy")
+
+
+def test_small_images_keep_their_size_and_say_nothing_about_scaling(data_root):
+    pngs = [encode(Image.new("RGB", (40, 30), colour), "PNG") for colour in ((200, 30, 90), (10, 220, 40))]
+    make_zip(data_root / "icons.zip", [(f"{i}.png", pngs[i % 2]) for i in range(4)])
+    ds = load_dataset("icons.zip")
+    assert ds.images.shape == (4, 30, 40, 3)  # never enlarged to max_side
+    assert "scaled" not in ds.description
