@@ -31,6 +31,8 @@ from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
 from core.devices import resolve_device
 from core.diversity import inspect as weights_inspect
+from core.diversity import schemes
+from core.diversity.schemes import SchemeConfig, SchemeResult
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
 from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
 from core.evaluation import compare
@@ -128,6 +130,34 @@ class Workbench:
         """The γ values of a sweep whose weights are already cached (nothing is computed)."""
         self._check_weights_request(gammas, config)
         return cached_results(features, gammas, config, self.cache_dir("weights"))
+
+    def scheme_weights(self, features, labels, scheme: SchemeConfig, weights_config: WeightsConfig = WeightsConfig(),
+                       on_progress: OnProgress = None, should_stop: ShouldStop = None) -> SchemeResult:
+        """The probability vector of one weighting scheme (core.diversity.schemes); "diversity" goes
+        through `weights` (cached, progress, making way for training) with γ = scheme.gamma."""
+        from dataclasses import replace
+
+        def diversity(x):
+            result = self.weights(x, replace(weights_config, gamma=scheme.gamma), on_progress, should_stop)
+            if result.stopped:
+                raise JobStopped("diversity weights stopped")
+            return result
+
+        n = len(features) if features is not None else None
+        return schemes.scheme_weights(scheme, features, labels, n, diversity=diversity)
+
+    def compare_schemes(self, features, labels, configs: list[SchemeConfig],
+                        weights_config: WeightsConfig = WeightsConfig(), should_stop: ShouldStop = None) -> list[dict]:
+        """Side-by-side rows (scheme, label, VS, entropy, ESS, largest weight, mass per class) of every
+        scheme that applies (class-balanced is skipped for unlabelled data), plus each row's p."""
+        rows = []
+        for config in configs:
+            if config.scheme in schemes.NEEDS_LABELS and labels is None:
+                continue
+            result = self.scheme_weights(features, labels, config, weights_config, should_stop=should_stop)
+            summary = schemes.scheme_summary(result.p, features, labels)
+            rows.append({"scheme": config.scheme, "label": result.label, **summary, "p": result.p})
+        return rows
 
     def _check_weights_request(self, gammas, config: WeightsConfig) -> None:
         if self.limits is not None:

@@ -1,4 +1,5 @@
-"""`python -m core weights FEATURES.npy --gamma 0.8 --out P.npy`: diversity weights (Algorithm 1)."""
+"""`python -m core weights FEATURES.npy --gamma 0.8 --out P.npy`: diversity weights (Algorithm 1);
+`--scheme uniform|class-balanced|inverse-density|leverage` writes a baseline weighting instead."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from core.cli.common import UserError, user_path, workbench
 from core.data.storage import atomic_save_npy, load_npy
 from core.devices import resolve_device
 from core.diversity.vendi import normalise_rows
+from core.diversity.schemes import SCHEMES, SchemeConfig
 from core.diversity.weights import WeightsConfig
 
 
@@ -19,6 +21,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     parser.add_argument("--out", required=True, help="where to write the probabilities (float64 .npy)")
+    schemes = SchemeConfig()
+    parser.add_argument("--scheme", choices=SCHEMES, default=schemes.scheme,
+                        help="diversity (Algorithm 1, default) or a baseline to compare against")
+    parser.add_argument("--labels", help="(n,) integer .npy of class labels (needed by class-balanced)")
+    parser.add_argument("--k", type=int, default=schemes.k, help="inverse-density: neighbours per point")
+    parser.add_argument("--ridge", type=float, default=schemes.ridge, help="leverage: λ as a fraction of trace(XᵀX)")
     parser.set_defaults(func=run)
 
 
@@ -44,6 +52,8 @@ def run(args) -> int:
 
     features = load_features(args.features)
     out = user_path(args.out)
+    if args.scheme != "diversity":
+        return run_scheme(args, features, out)
     config = WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
     resolve_device(args.device)  # a missing GPU is one error line, before the table starts
     print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
@@ -62,4 +72,38 @@ def run(args) -> int:
     atomic_save_npy(out, result.p.astype(np.float64))
     print(f"uniform VS {result.vs_uniform:.4f}")
     print(f"final VS {result.vs_final:.4f}")
+    return 0
+
+
+def load_labels(path: str | None, n: int):
+    """(n,) labels from .npy, or None; a clear error when they do not match the features."""
+    if path is None:
+        return None
+    labels = load_npy(user_path(path))
+    labels = labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels
+    if labels.shape != (n,):
+        raise UserError(f"{path}: labels must have shape ({n},) to match the features; got {labels.shape}")
+    return labels
+
+
+def run_scheme(args, features, out) -> int:
+    """A baseline scheme (uniform, class-balanced, inverse-density, leverage): p and its summary."""
+    import numpy as np
+
+    from core.diversity.schemes import scheme_summary
+
+    labels = load_labels(args.labels, len(features))
+    if args.scheme == "class-balanced" and labels is None:
+        raise UserError("--scheme class-balanced needs --labels LABELS.npy (one class per row of the features)")
+    config = SchemeConfig(args.scheme, gamma=args.gamma, k=args.k, ridge=args.ridge)
+    try:
+        result = workbench().scheme_weights(features, labels, config)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    atomic_save_npy(out, result.p.astype(np.float64))
+    row = scheme_summary(result.p, features, labels)
+    print(f"scheme {result.label}: VS {row['vs']:.4f}  entropy {row['entropy']:.4f}  ESS {row['ess']:.1f}  "
+          f"largest weight {row['max_p']:.3g} ({row['max_relative']:.2f}x uniform)")
+    for label, mass in row.get("class_mass", {}).items():
+        print(f"  class {label}: mass {mass:.4f}")
     return 0
