@@ -63,6 +63,21 @@ def _vs_weighted(page) -> float:
     return float(page.locator(VS_WEIGHTED).inner_text())
 
 
+def _grids_fit(page, elem_id: str, count: int) -> None:
+    """`count` run grids shown, each with its caption inside the gallery's box, two at most a row (a
+    single grid used to span the page and be cut off, caption and all)."""
+    shown = page.evaluate("""id => { const wrap = document.querySelector(`#${id} .grid-wrap`).getBoundingClientRect();
+        return [...document.querySelectorAll(`#${id} .gallery-item`)].map(item => {
+            const r = item.getBoundingClientRect(), cap = item.querySelector('.caption-label');
+            return {bottom: r.bottom - wrap.top, width: r.width, caption: cap ? cap.innerText : '',
+                    caption_bottom: cap ? cap.getBoundingClientRect().bottom - wrap.top : 1e9,
+                    box_height: wrap.height, box_width: wrap.width}; }); }""", elem_id)
+    assert len(shown) == count, shown
+    for item in shown[:2]:  # the first row is visible without scrolling
+        assert item["caption"].strip() and item["caption_bottom"] <= item["box_height"], item
+        assert item["bottom"] <= item["box_height"] and item["width"] <= item["box_width"] / 2 + 1, item
+
+
 def test_studio_end_to_end(page):
     # 1. the default dataset is already loaded, embedded and weighted
     page.locator("#dw-summary").get_by_text("120 images").wait_for()
@@ -129,6 +144,45 @@ def test_studio_end_to_end(page):
     assert re.match(r"\d", page.locator("#dw-selection textarea, #dw-selection input").first.input_value())
     _shot(page, "5-map-selection")
 
+    # typed indices are highlighted on the map (the others dimmed)
+    box = page.locator("#dw-selection textarea, #dw-selection input").first
+    box.fill("7")
+    page.wait_for_function(f"() => {_HIGHLIGHTED} == 1 && document.querySelectorAll('#dw-selected img').length == 1")
+    # one image keeps the gallery's cell size (ten a row), not the page's width
+    width = page.evaluate("() => document.querySelector('#dw-selected .gallery-item').getBoundingClientRect().width"
+                          " / document.querySelector('#dw-selected .grid-wrap').getBoundingClientRect().width")
+    assert width < 0.15, width
+    box.fill("0-4, 7")
+    page.wait_for_function(f"() => {_HIGHLIGHTED} == 6 && document.querySelectorAll('#dw-selected img').length == 6")
+
+    # a click on a histogram bar opens the Map tab with that bar's images selected and highlighted
+    _tab(page, "Inspect")
+    bar = page.locator("#dw-hist .js-plotly-plot .barlayer .point path").first
+    bar.wait_for()
+    members = page.evaluate("() => document.querySelector('#dw-hist .js-plotly-plot').data[0].customdata"
+                            ".find(cd => cd[1]) [1]")
+    first_bar = page.evaluate("() => document.querySelector('#dw-hist .js-plotly-plot').data[0].customdata"
+                              ".findIndex(cd => cd[1])")
+    bar_path = page.locator("#dw-hist .js-plotly-plot .barlayer .point path").nth(first_bar)
+    bar_path.scroll_into_view_if_needed()
+    bar_box = bar_path.bounding_box()
+    x, y = bar_box["x"] + bar_box["width"] / 2, bar_box["y"] + bar_box["height"] - 2  # plotly's overlay takes the click
+    page.mouse.move(x, y - 10)
+    page.mouse.move(x, y, steps=3)
+    page.mouse.click(x, y)
+    page.wait_for_function(f"() => document.querySelector('#dw-selection textarea, #dw-selection input')"
+                           f".value == {members!r}")
+    expected = len(members.split(","))
+    page.wait_for_function(f"() => {_HIGHLIGHTED} == {expected}")
+    _wait_idle(page)
+    assert page.get_by_role("tab", name="Map").get_attribute("aria-selected") == "true"
+    _shot(page, "5b-histogram-bar-on-map")
+
+
+# points the map highlights (plotly's selectedpoints, summed over its traces)
+_HIGHLIGHTED = ("document.querySelector('#dw-map .js-plotly-plot').data"
+                ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)")
+
 
 def _number(page, elem_id: str, value: int) -> None:
     box = page.locator(f"#{elem_id} input[type=number]")
@@ -149,6 +203,7 @@ def test_train_and_compare_in_the_browser(page):
     page.wait_for_function("() => { const gd = document.querySelector('#dw-losses .js-plotly-plot');"
                            " return gd && gd.data && gd.data.length == 4 && gd.data.every(t => t.x.length > 0); }")
     page.locator("#dw-train-grids img").nth(1).wait_for()
+    _grids_fit(page, "dw-train-grids", 2)
     assert "uniform" in page.locator("#dw-runs").inner_text() and "gamma=1" in page.locator("#dw-runs").inner_text()
     _shot(page, "6-train")
 
@@ -165,9 +220,18 @@ def test_train_and_compare_in_the_browser(page):
     page.locator("#dw-compare-table").get_by_text("wFID").first.wait_for(timeout=180_000)
     _wait_idle(page)
     assert page.locator("#dw-compare-grids img").count() == 2
+    _grids_fit(page, "dw-compare-grids", 2)
     table = page.locator("#dw-compare-table").inner_text()
     assert "\nbaseline\t" in table and "DivW gamma=1" in table, table
     _shot(page, "7-compare")
+
+    # 7. one run alone: its grid is as large as in a pair, not stretched past its box
+    boxes.nth(1).click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_function("() => document.querySelectorAll('#dw-compare-grids img').length == 1")
+    _wait_idle(page)
+    _grids_fit(page, "dw-compare-grids", 1)
+    _shot(page, "8-compare-one")
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
