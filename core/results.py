@@ -65,4 +65,4 @@ class ExportFiles:
     csv: Path
     npy: Path
     json: Path
-    snippet: str  # a PyTorch WeightedRandomSampler snippet reading the .npy
+    snippet: str  # a PyTorch DataLoader snippet (DiversityWeightedSampler) reading the .npy

@@ -14,6 +14,8 @@ Speed without changing what is computed (every step still evaluates the exact lo
 - on the CPU the loop runs on numpy: its BLAS turns Zᵀ Z into a symmetric rank-k update (half the
   flops of a general product), and the (n, r) work arrays are allocated once (a fresh one costs about
   as much in page faults as the product). On CUDA the same code runs on torch tensors.
+- every sum over items goes through a `rows` object (`LocalRows` here), so the same loop runs exactly on
+  rows sharded across torch.distributed ranks (`core.diversity.distributed.ShardRows`: all-reduces).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class WeightsConfig:
 
 @dataclass
 class WeightsResult:
-    p: np.ndarray  # (n,) float64 probabilities, sum 1
+    p: np.ndarray  # (n,) float64 probabilities, sum 1 (sharded: this rank's rows, see extra)
     log_weights: np.ndarray  # (n,) the optimised w (p = softmax(w))
     history: list[dict]  # per step: step, vs, entropy, ess, lr (values before that step's update)
     config: WeightsConfig
@@ -77,14 +79,25 @@ def reduce_rank(X):
     """
     xp = _xp(X)
     n, d = X.shape
-    rel_tol = n * np.finfo(np.float64).eps
     if n > d:
-        lam, V = xp.linalg.eigh(X.T @ X)  # (d,), (d, d)
-        keep = lam > rel_tol * lam[-1]
-        return X if bool(keep.all()) else X @ V[:, keep]
+        basis = kept_basis(*xp.linalg.eigh(X.T @ X), n)  # eigh: (d,), (d, d)
+        return X if basis is None else X @ basis
     lam, V = xp.linalg.eigh(X @ X.T)  # (n,), (n, n): F = V √Λ
-    keep = lam > rel_tol * lam[-1]
+    keep = _above_round_off(lam, n)
     return V[:, keep] * xp.sqrt(lam[keep])
+
+
+def _above_round_off(lam, n: int):
+    """Eigenvalues (ascending) that are signal: σ² above n·eps·σ²_max (the rest is round-off)."""
+    return lam > n * np.finfo(np.float64).eps * lam[-1]
+
+
+def kept_basis(lam, V, n: int):
+    """The d×d side of the rank reduction: eigh of Xᵀ X = V diag(lam) Vᵀ for n rows -> V[:, keep]
+    (d, r), or None when every component is kept (then F = X). The sharded engine calls this with the
+    all-reduced Gram matrix of all ranks' rows."""
+    keep = _above_round_off(lam, n)
+    return None if bool(keep.all()) else V[:, keep]
 
 
 def _weighted_gram(F, p, scratch=None):
@@ -98,32 +111,56 @@ def _weighted_gram(F, p, scratch=None):
     return Z.T @ Z
 
 
-def _softmax_rows(w):
+class LocalRows:
+    """Sums and maxima over the rows of Algorithm 1 when one process holds them all: nothing to
+    combine. `core.diversity.distributed.ShardRows` has the same methods as all-reduces over ranks,
+    so one loop serves both (every cross-row quantity of a step goes through these calls)."""
+
+    def sum(self, a):  # a: per-process partial sums (any shape) -> the sums over all rows
+        return a
+
+    def max(self, a):
+        return a
+
+    def any(self, flag) -> bool:
+        return bool(flag)
+
+    def count(self, n: int) -> int:
+        return int(n)
+
+
+LOCAL_ROWS = LocalRows()
+
+
+def _softmax_rows(w, rows=LOCAL_ROWS):
     xp = _xp(w)
-    e = xp.exp(w - xp.amax(w, 1)[:, None])
-    return e / e.sum(1)[:, None]
+    e = xp.exp(w - rows.max(xp.amax(w, 1))[:, None])
+    return e / rows.sum(e.sum(1))[:, None]
 
 
-def _loss_and_grad(F, w, gammas, scratch):
+def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
     """Exact loss terms and ∂L/∂w for a batch of log-weights.
 
-    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array. Returns vs (k,), entropy (k,),
-    p (k, n), grad (k, n).
+    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array; rows: how sums over items are
+    completed (LOCAL_ROWS, or all-reduces when the rows are sharded). Returns vs (k,), entropy (k,),
+    ess (k,), grad (k, n).
     """
     xp = _xp(F)
-    p = _softmax_rows(w)  # (k, n)
-    lam, U = xp.linalg.eigh(xp.stack([_weighted_gram(F, p_k, scratch) for p_k in p]))  # (k, r), (k, r, r)
+    p = _softmax_rows(w, rows)  # (k, n)
+    grams = rows.sum(xp.stack([_weighted_gram(F, p_k, scratch) for p_k in p]))  # (k, r, r)
+    lam, U = xp.linalg.eigh(grams)  # (k, r), (k, r, r)
     positive = lam > 0  # zero / round-off negative eigenvalues are skipped, as in the reference
     log_lam = xp.log(xp.where(positive, lam, xp.ones_like(lam)))
     vs = xp.exp(-xp.where(positive, lam * log_lam, xp.zeros_like(lam)).sum(1))
     coef = xp.where(positive, -log_lam - 1.0, xp.zeros_like(lam))  # (k, r) = f'(λ), f = −λ log λ
     dS_dp = xp.stack([_squared_product(F, U_k, scratch) @ c_k for U_k, c_k in zip(U, coef)])  # (k, n)
     log_p = xp.log(p)
-    entropy = -(p * log_p).sum(1)
     g = gammas[:, None]
     dL_dp = -(g * vs[:, None] * dS_dp + (1.0 - g) * (-log_p - 1.0))
-    grad_w = p * (dL_dp - (p * dL_dp).sum(1)[:, None])  # softmax backward
-    return vs, entropy, p, grad_w
+    # the step's three item sums in one call (one all-reduce when sharded): Σ p log p, Σ p ∂L/∂p, Σ p²
+    p_log_p, p_dL, p_sq = rows.sum(xp.stack([(p * log_p).sum(1), (p * dL_dp).sum(1), (p**2).sum(1)]))
+    grad_w = p * (dL_dp - p_dL[:, None])  # softmax backward
+    return vs, -p_log_p, 1.0 / p_sq, grad_w
 
 
 def _squared_product(F, U, out):
@@ -151,8 +188,9 @@ class _Adam:
         w -= (lr / (1.0 - b1**self.t)) * self.m / denom
 
 
-def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=None):
-    """Run Algorithm 1 for several γ at once (Adam is element-wise, so rows stay independent)."""
+def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=None, rows=LOCAL_ROWS):
+    """Run Algorithm 1 for several γ at once (Adam is element-wise, so rows stay independent).
+    F may be one rank's rows of a sharded set: `rows` completes the sums and agrees on stopping."""
     xp = _xp(F)
     k, n = len(gammas), F.shape[0]
     w = np.zeros((k, n), dtype=F.dtype) if xp is np else F.new_zeros(k, n)
@@ -161,23 +199,23 @@ def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=
     scratch = xp.empty_like(F)  # reused by every product of the loop
     histories, stopped = [[] for _ in range(k)], False
     for step in range(1, config.steps + 1):
-        if should_stop is not None and should_stop():
+        if rows.any(should_stop is not None and should_stop()):  # sharded: every rank stops at the same step
             stopped = True
             break
-        vs, entropy, p, grad = _loss_and_grad(F, w, gam, scratch)
+        vs, entropy, ess, grad = _loss_and_grad(F, w, gam, scratch, rows)
         adam.step(w, grad, lr)
-        rows = _history_rows(step, vs, entropy, p, lr)
+        step_rows = _history_rows(step, vs, entropy, ess, lr)
         if step % config.lr_step == 0:
             lr *= config.lr_decay  # torch StepLR, same float products
-        for history, row in zip(histories, rows):
+        for history, row in zip(histories, step_rows):
             history.append(row)
         if on_step is not None:
-            on_step(rows[0] if k == 1 else {"step": step, "rows": rows})
+            on_step(step_rows[0] if k == 1 else {"step": step, "rows": step_rows})
     return w, histories, stopped
 
 
-def _history_rows(step, vs, entropy, p, lr) -> list[dict]:
-    ess = 1.0 / (p**2).sum(1)  # effective sample size
+def _history_rows(step, vs, entropy, ess, lr) -> list[dict]:
+    """One history row per γ; ess (k,) = 1 / Σ p², the effective sample size."""
     return [
         {"step": step, "vs": float(v), "entropy": float(h), "ess": float(e), "lr": float(lr)}
         for v, h, e in zip(vs.tolist(), entropy.tolist(), ess.tolist())
@@ -192,62 +230,89 @@ def _prepare(features, dtype, device):
     device = resolve_device(device)  # no torch import on a CPU-only machine
     if device != "cpu":
         return _prepare_tensor(features, dtype, device)
+    return as_engine_dtype(reduce_rank(normalised_features(features, device)), dtype)
+
+
+def normalised_features(features, device, min_rows: int = 2):
+    """Checked (n, d) features, float64 with rows L2-normalised: numpy on the CPU, a tensor on `device`
+    otherwise. min_rows: 2 for a whole set; a shard of a sharded set may hold a single row."""
+    if resolve_device(device) != "cpu":
+        return _normalised_tensor(features, device, min_rows)
     X = check_feature_array(_to_numpy(features) if _is_tensor(features) else features)
-    _check_count(X.shape[0])
-    return np.ascontiguousarray(reduce_rank(normalise_rows(X)), dtype=_dtype_name(dtype))
+    _check_count(X.shape[0], min_rows)
+    return normalise_rows(X)
 
 
-def _check_count(n: int) -> None:
-    if n < 2:
-        raise ValueError(f"diversity weights need at least 2 items; got {n}")
+def as_engine_dtype(F, dtype):
+    """The engine's working copy of reduced features F: contiguous, in `dtype`, where F is."""
+    if _is_tensor(F):
+        return F.to(_torch_dtype(dtype)).contiguous()
+    return np.ascontiguousarray(F, dtype=_dtype_name(dtype))
+
+
+def _check_count(n: int, min_rows: int = 2) -> None:
+    if n < min_rows:
+        what = "diversity weights need at least 2 items" if min_rows == 2 else f"need at least {min_rows} row(s)"
+        raise ValueError(f"{what}; got {n}")
 
 
 def _prepare_tensor(features, dtype, device):
     """The same as tensors on `device`: checks and reduction run there, with no host copies."""
+    return as_engine_dtype(reduce_rank(_normalised_tensor(features, device)), dtype)
+
+
+def _normalised_tensor(features, device, min_rows: int = 2):
     import torch
 
     X = torch.as_tensor(features, device=device).detach()
     if X.dtype == torch.bool or X.is_complex():
         raise ValueError(f"features must be numeric; got dtype {X.dtype}")
     check_feature_array(np.broadcast_to(np.float64(0.0), tuple(X.shape)))  # the numpy path's shape rules
-    _check_count(X.shape[0])
+    _check_count(X.shape[0], min_rows)
     X = X.to(torch.float64, copy=True)  # the caller's tensor is untouched
     norms = X.norm(dim=1)
     check_row_norms(bool(torch.isfinite(X).all()), torch.nonzero(norms == 0).flatten().tolist())
     X /= norms[:, None]  # in place: at n = 1,000,000, d = 768 one float64 copy is 6 GB of GPU memory
-    return reduce_rank(X).to(_torch_dtype(dtype)).contiguous()
+    return X
 
 
-def _vs_of(F, p) -> float:
+def _vs_of(F, p, rows=LOCAL_ROWS) -> float:
     """VS of one probability vector (n,) on the reduced features, computed where F is."""
     p = np.asarray(p, dtype=F.dtype) if isinstance(F, np.ndarray) else F.new_tensor(p)
-    return score_from_eigenvalues(_to_numpy(_xp(F).linalg.eigvalsh(_weighted_gram(F, p))).astype(np.float64))
+    gram = rows.sum(_weighted_gram(F, p))
+    return score_from_eigenvalues(_to_numpy(_xp(F).linalg.eigvalsh(gram)).astype(np.float64))
 
 
-def _results(F, w, histories, stopped, configs) -> list[WeightsResult]:
+def _results(F, w, histories, stopped, configs, rows=LOCAL_ROWS) -> list[WeightsResult]:
+    """WeightsResults of the optimised w (k, n); sharded, each holds this rank's rows of p."""
     w = _to_numpy(w).astype(np.float64)
-    p = _softmax_rows(w)
+    p = _softmax_rows(w, rows)
     out = []
     for w_k, p_k, history, config in zip(w, p, histories, configs):
-        vs_uniform = history[0]["vs"] if history else _vs_of(F, np.full(len(p_k), 1.0 / len(p_k)))
+        vs_uniform = history[0]["vs"] if history else _vs_of(F, np.full(len(p_k), 1.0 / rows.count(len(p_k))), rows)
         out.append(WeightsResult(p=p_k, log_weights=w_k, history=history, config=config,
-                                 vs_uniform=vs_uniform, vs_final=_vs_of(F, p_k), stopped=stopped))
+                                 vs_uniform=vs_uniform, vs_final=_vs_of(F, p_k, rows), stopped=stopped))
     return out
 
 
 def optimise_weights(features, gamma: float = 0.8, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
                      lr_step: int = 5, device=None, dtype="float64",
                      on_step: Callable[[dict], None] | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> WeightsResult:
+                     should_stop: Callable[[], bool] | None = None, shards=None) -> WeightsResult:
     """Diversity weights of items with features (n, d): an array, or a torch tensor on any device
     (cosine similarity; rows normalised inside).
 
     on_step(row) is called after every step with {step, vs, entropy, ess, lr} (values of the
     iterate that step differentiated); should_stop() -> True ends the run cleanly (result.stopped).
+    shards=`core.diversity.distributed.ShardRows()`: features are this rank's rows of a set sharded
+    across an initialised torch.distributed process group (every rank calls this, each with its
+    rows); the result is exact (as one process) and holds this rank's rows of p.
     """
     config = WeightsConfig(gamma=float(gamma), steps=int(steps), lr=float(lr), lr_decay=float(lr_decay),
                            lr_step=int(lr_step), dtype=_dtype_name(dtype), device=None if device is None else str(device))
     _check_config(config)
+    if shards is not None:
+        return _sweep_shards(features, [config.gamma], config, shards, on_step, should_stop)[config.gamma]
     F = _prepare(features, dtype, device)
     w, histories, stopped = _optimise_batch(F, [config.gamma], config, on_step, should_stop)
     return _results(F, w, histories, stopped, [config])[0]
@@ -297,13 +362,31 @@ def _from_entry(arrays: dict[str, np.ndarray] | None, config: WeightsConfig) -> 
 
 
 def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
-                lr_step: int = 5, device=None, dtype="float64", on_step=None, should_stop=None) -> dict[float, WeightsResult]:
+                lr_step: int = 5, device=None, dtype="float64", on_step=None, should_stop=None,
+                shards=None) -> dict[float, WeightsResult]:
     """Diversity weights for several γ, computed together in one batched run; results are cached
     on disk (cache_dir, `core.data.cache.ArrayCache` .npz entries) under a fingerprint of the features
-    and the config, so repeats are instant (extra={"cache_hit": True}); a damaged entry is recomputed."""
+    and the config, so repeats are instant (extra={"cache_hit": True}); a damaged entry is recomputed.
+    shards: sharded rows as in `optimise_weights` (then no cache: no rank sees the whole set)."""
     config = WeightsConfig(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
                            dtype=_dtype_name(dtype), device=None if device is None else str(device))
+    if shards is not None:
+        if cache_dir is not None:
+            raise ValueError("cache_dir cannot be used with shards: no rank holds the whole feature set")
+        return _sweep_shards(features, gammas, config, shards, on_step, should_stop)
     return sweep(features, gammas, config, cache_dir, on_step, should_stop)
+
+
+def _sweep_shards(features, gammas, config: WeightsConfig, shards, on_step, should_stop) -> dict[float, WeightsResult]:
+    """The batched run on one rank's rows: `shards` prepares them (the rank reduction over all ranks)
+    and completes every sum over items; results carry this rank's rows and shards.layout in extra."""
+    configs = _configs(gammas, config)
+    F = shards.prepare(features, config.dtype, config.device)
+    w, histories, stopped = _optimise_batch(F, list(configs), config, on_step, should_stop, shards)
+    results = _results(F, w, histories, stopped, list(configs.values()), shards)
+    for result in results:
+        result.extra.update(shards.layout)
+    return dict(zip(configs, results))
 
 
 def sweep(features, gammas, config: WeightsConfig, cache_dir=None, on_step=None,

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.data.sampler import draw_indices, index_table
 from core.devices import resolve_device
 from core.training.config import TrainConfig
 from core.training.networks import build_networks
@@ -65,7 +66,7 @@ class Trainer:
         self.generator.to(self.device, memory_format=self._memory_format)
         self.critic.to(self.device, memory_format=self._memory_format)
         self.data = data.to(self.device)
-        self.p_tensor = torch.as_tensor(self.p, dtype=torch.float32, device=self.device)
+        self.draw_table = index_table(self.p, self.device)  # float64 inverse CDF: any n, exact small masses
         self.opt_g, self.opt_d = self._optimiser(self.generator), self._optimiser(self.critic)
         self.rng_data = torch.Generator(self.device).manual_seed(config.seed + 1)
         self.rng_noise = torch.Generator(self.device).manual_seed(config.seed + 2)
@@ -100,8 +101,9 @@ class Trainer:
         return contextlib.nullcontext()
 
     def real_indices(self, n: int) -> torch.Tensor:
-        """n dataset indices drawn with replacement by p (on the device, no host sync)."""
-        return torch.multinomial(self.p_tensor, n, replacement=True, generator=self.rng_data)
+        """n dataset indices drawn with replacement by p (on the device, no host sync); the same draw
+        as `core.DiversityWeightedSampler`, which users' own training loops get in the export."""
+        return draw_indices(self.draw_table, n, self.rng_data)
 
     def _real_batch(self) -> torch.Tensor:
         batch = self.data[self.real_indices(self.config.batch_size)]
@@ -242,9 +244,10 @@ class LossMeter:
 
     def read(self) -> dict[str, float]:
         """Mean losses since the last read, plus ms per generator step over the window."""
-        values = torch.stack([self.sums[n] for n in LOSS_NAMES]).double().div(self.count).tolist()
+        names = list(self.sums)  # LOSS_NAMES for the GAN, core.training.flow_trainer's for the flow model
+        values = torch.stack([self.sums[n] for n in names]).double().div(self.count).tolist()
         elapsed = time.perf_counter() - self.started  # after the sync above: device time included
-        result = dict(zip(LOSS_NAMES, values)) | {"ms_per_step": 1000 * elapsed / self.count}
+        result = dict(zip(names, values)) | {"ms_per_step": 1000 * elapsed / self.count}
         self.__init__()
         return result
 
