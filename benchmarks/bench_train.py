@@ -1,6 +1,9 @@
-"""Milliseconds per generator step (5 critic steps + 1 generator step) of core.training.trainer.
+"""Milliseconds per training step of both model families: the WGAN-GP's generator step (5 critic
+steps + 1 generator step, core.training.trainer) and the flow model's optimiser step
+(core.training.flow_trainer, one U-Net forward/backward).
 
-    python benchmarks/bench_train.py                       # CPU, small batches
+    python benchmarks/bench_train.py                       # CPU, small batches, both models
+    python benchmarks/bench_train.py --models flow         # one model only
     python benchmarks/bench_train.py --device cuda         # paper preset (batch 6,000), eager/bf16/compile
     python benchmarks/bench_train.py --device cuda --batch-sizes 6000,1000 --steps 30
 
@@ -24,9 +27,9 @@ def measure(config, images, warmup: int, steps: int) -> float:
     """ms per generator step after `warmup` steps (compilation, cuDNN autotuning)."""
     import torch
 
-    from core.training.trainer import Trainer
+    from core.training.execution import make_trainer
 
-    trainer = Trainer(config, images)
+    trainer = make_trainer(config, images, None)
     for _ in range(warmup):
         trainer.train_step()
     synchronise = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
@@ -34,7 +37,7 @@ def measure(config, images, warmup: int, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         losses = trainer.train_step()
-    float(losses["loss_d"])  # one host sync, like logging does
+    float(next(iter(losses.values())))  # one host sync, like logging does
     synchronise()
     return 1000 * (time.perf_counter() - start) / steps
 
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20 cuda, 5 cpu)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 10 cuda, 1 cpu)")
     parser.add_argument("--variants", default=None, help="comma-separated indices of the variants to run")
+    parser.add_argument("--models", default="wgan-gp,flow", help="comma-separated model families (default both)")
     args = parser.parse_args()
 
     from core.devices import resolve_device
@@ -67,7 +71,7 @@ def main() -> None:
     device = resolve_device(args.device).partition(":")[0]
     cuda = device == "cuda"
     preset = args.preset or ("paper" if cuda else "quick")
-    batch_sizes = [int(b) for b in (args.batch_sizes or ("6000" if cuda else "16,64")).split(",")]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     steps, warmup = args.steps or (20 if cuda else 5), args.warmup if args.warmup is not None else (10 if cuda else 1)
     images = np.random.default_rng(0).integers(0, 256, (args.n_images, args.size, args.size, args.channels), dtype=np.uint8)
     chosen = variants(device)
@@ -76,12 +80,15 @@ def main() -> None:
 
     print(f"device {device}  preset {preset}  images {args.n_images}x{args.size}x{args.size}x{args.channels}  "
           f"timed {steps} steps after {warmup} warm-up")
-    print(f"{'variant':<28}{'batch':>8}{'ms/step':>12}{'min/6000 steps':>16}")
-    for name, overrides in chosen:
-        for batch in batch_sizes:
-            config = TrainConfig.preset(preset, batch_size=batch, device=device, **overrides)
-            ms = measure(config, images, warmup, steps)
-            print(f"{name:<28}{batch:>8}{ms:>12.1f}{ms * 6000 / 60000:>16.1f}", flush=True)
+    print(f"{'model':<9}{'variant':<28}{'batch':>8}{'ms/step':>12}{'min/preset run':>16}")
+    for model in models:
+        run_steps = TrainConfig.preset(preset, model=model).steps
+        default_batches = str(TrainConfig.preset(preset, model=model).batch_size) if cuda else "16,64"
+        for name, overrides in chosen:
+            for batch in [int(b) for b in (args.batch_sizes or default_batches).split(",")]:
+                config = TrainConfig.preset(preset, model=model, batch_size=batch, device=device, **overrides)
+                ms = measure(config, images, warmup, steps)
+                print(f"{model:<9}{name:<28}{batch:>8}{ms:>12.1f}{ms * run_steps / 60000:>16.1f}", flush=True)
 
 
 if __name__ == "__main__":

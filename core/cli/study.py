@@ -11,7 +11,9 @@ from core.cli.common import ProgressBar, UserError, user_path, workbench
 from core.data.datasets import BUILTINS
 from core.data.embed import EmbedConfig
 from core.evaluation.study import subset_spec
+from core.diversity.schemes import SCHEMES
 from core.evaluation.study_plan import StudyConfig
+from core.training.config import MODELS
 
 
 def add_parser(subparsers) -> None:
@@ -28,6 +30,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--embedder", default=None, help="'pixels' (default) or MODEL[/PRETRAINED] (open_clip), e.g. ViT-L-14/openai")
     parser.add_argument("--n-samples", type=int, default=None, help="generated samples per model for evaluation")
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
+    parser.add_argument("--model", choices=MODELS, default=None, help="model family: wgan-gp (default) or flow")
+    parser.add_argument("--schemes", default=None, help="weightings to train, e.g. uniform,diversity,class-balanced,"
+                                                       "inverse-density (default: uniform + diversity per γ)")
     parser.add_argument("--quick", action="store_true", help="CPU-sized study on the bundled digits (minutes)")
     parser.add_argument("--out", default=None, help="output folder (relative: the current directory; default <data root>/studies/<dataset>[-quick])")
     parser.set_defaults(func=run)
@@ -53,12 +58,21 @@ def parse_gammas(text: str) -> tuple[float, ...]:
     return gammas
 
 
+def parse_schemes(text: str) -> tuple[str, ...]:
+    schemes = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in schemes if s not in SCHEMES]
+    if not schemes or unknown:
+        raise UserError(f"--schemes must list some of {', '.join(SCHEMES)} (got {text!r})")
+    return schemes
+
+
 def config_from_args(args: argparse.Namespace):
     config = StudyConfig.quick() if args.quick else StudyConfig()
     overrides = {"dataset": args.dataset, "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
                  "per_class": args.per_class, "embedder": args.embedder, "n_samples": args.n_samples, "device": args.device,
                  "pairs": parse_pairs(args.pairs) if args.pairs else None,
-                 "gammas": parse_gammas(args.gammas) if args.gammas else None}
+                 "gammas": parse_gammas(args.gammas) if args.gammas else None,
+                 "model": args.model, "schemes": parse_schemes(args.schemes) if args.schemes else None}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     embedder = EmbedConfig.parse(config.embedder)
     config = replace(config, embedder=embedder.model, pretrained=embedder.pretrained or config.pretrained)
@@ -74,7 +88,8 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     wb = workbench()
-    name = Path(config.dataset).name + ("-quick" if args.quick else "")
+    name = Path(config.dataset).name + ("-quick" if args.quick else "") + ("-flow" if config.model == "flow" else "")
+    name += "-schemes" if config.schemes else ""
     out = user_path(args.out) if args.out else wb.data_root / "studies" / name
     for pair in config.pairs:  # fail before anything is written when the dataset or a class is missing
         wb.load(subset_spec(config, pair, 0))

@@ -5,6 +5,7 @@ the start, or from its last good checkpoint.
   python -m core train digits --uniform --preset quick --run-dir ~/runs/digits-baseline
   python -m core train mnist --classes 0,1 --per-class 6000 --gamma 0.8 --preset paper --run-dir m01-g08
   python -m core train --run-dir m01-g08 [--steps 8000]     # continue (SOURCE and settings: config.json)
+  python -m core train digits --model flow --scheme class-balanced --run-dir ~/runs/digits-flow-cb
 
 --run-dir is any writable folder; a relative one is taken from the current directory. The studio
 lists the runs under <data root>/runs/.
@@ -22,18 +23,25 @@ from core.data.embed import EmbedConfig
 from core.data.storage import load_npy
 from core.diversity.weights import WeightsConfig
 from core.training import runs
-from core.training.config import TrainConfig
+from core.diversity.schemes import SCHEMES
+from core.training.config import MODELS, TrainConfig
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="train the paper's WGAN-GP with diversity-weighted (or uniform) real batches",
+        "train", help="train the paper's WGAN-GP (or a flow-matching model) with weighted or uniform real batches",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", nargs="?", help="built-in name or a path (omit to execute an existing --run-dir)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="p as a .npy file (N,)")
     weights.add_argument("--gamma", type=float, help="compute diversity weights with this γ in [0, 1]")
     weights.add_argument("--uniform", action="store_true", help="uniform p: the baseline (default)")
+    weights.add_argument("--scheme", choices=SCHEMES, help="p from a weighting scheme: diversity (γ 0.8, or use --gamma), "
+                         "class-balanced (needs labels), inverse-density or leverage (on --embedder's features)")
+    parser.add_argument("--model", choices=MODELS, default=None, help="wgan-gp (the paper's GAN, default) or flow "
+                                                                    "(rectified flow matching, a U-Net)")
+    parser.add_argument("--loss-weighting", choices=("sample", "importance"), default=None,
+                        help="flow only: draw batches by p (sample, default) or uniform batches with loss n·p_i·l_i")
     parser.add_argument("--label", help="how the weights are described in the run's config.json (default: derived)")
     parser.add_argument("--embedder", default="pixels", help="features for --gamma: 'pixels' or MODEL[/PRETRAINED] (open_clip)")
     parser.add_argument("--preset", choices=("paper", "quick"), default=None, help="TrainConfig preset (default quick)")
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def fixed_settings_given(args: argparse.Namespace) -> list[str]:
     """The options given that only a new run can take (an existing one would silently ignore them)."""
     names = ("weights", "gamma", "label", "preset", "batch_size", "train_seed", "log_every", "sample_every",
-             "checkpoint_every", "classes", "per_class")
+             "checkpoint_every", "classes", "per_class", "scheme", "model", "loss_weighting")
     given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
     return given + [f"--{name}" for name in ("uniform", "bf16", "compile") if getattr(args, name)]
 
@@ -93,9 +101,10 @@ def create(wb, args: argparse.Namespace, run_dir: Path) -> Path:
     check_positive(args, ("per_class",))
     spec = dataset_spec(args.source, args.classes, args.per_class, args.seed)
     dataset = wb.load(spec)
+    config = train_config(args)
     p, label = weights_from_args(wb, args, dataset)
-    return wb.create_run(spec, p, train_config(args), label=args.label or label, preset=args.preset or "quick",
-                         run_dir=run_dir, dataset=dataset, reuse=args.resume)
+    return wb.create_run(spec, p, config, label=args.label or label, preset=args.preset or "quick",
+                         run_dir=run_dir, dataset=dataset, reuse=args.resume, scheme=scheme_of(args))
 
 
 def train_config(args: argparse.Namespace):
@@ -103,6 +112,9 @@ def train_config(args: argparse.Namespace):
 
     values = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.train_seed, "log_every": args.log_every,
               "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every, "device": args.device}
+    values |= {"model": args.model or "wgan-gp", "loss_weighting": args.loss_weighting}
+    if args.loss_weighting and values["model"] != "flow":
+        raise UserError("--loss-weighting applies to --model flow only (the GAN always draws batches by p)")
     values |= {"bf16": True} if args.bf16 else {}
     values |= {"compile": True} if args.compile else {}
     names = {f.name for f in fields(TrainConfig)}
@@ -115,7 +127,32 @@ def weights_from_args(wb, args: argparse.Namespace, dataset) -> tuple[np.ndarray
         return weights_file(args.weights), Path(args.weights).name
     if args.gamma is not None:
         return diversity_weights(wb, dataset, args.gamma, args.embedder)
+    if args.scheme not in (None, "uniform"):
+        return scheme_weights(wb, dataset, args.scheme, args.embedder)
     return None, "uniform"
+
+
+def scheme_of(args: argparse.Namespace) -> str:
+    """The weighting scheme a new run is labelled by (Compare and the study group runs by it)."""
+    if args.scheme:
+        return args.scheme
+    return "diversity" if args.gamma is not None else ("custom" if args.weights else "uniform")
+
+
+def scheme_weights(wb, dataset, scheme: str, embedder: str) -> tuple[np.ndarray, str]:
+    """p of a baseline scheme; the feature-based ones use --embedder's features."""
+    from core.diversity.schemes import NEEDS_FEATURES, SchemeConfig
+
+    if scheme == "class-balanced" and dataset.labels is None:
+        raise UserError(f"--scheme class-balanced needs a labelled dataset; {dataset.name} has no labels")
+    features, description = None, None
+    if scheme in NEEDS_FEATURES:
+        config = EmbedConfig.parse(embedder)
+        features, description = wb.embed(dataset, config)[0], config.describe()
+    result = wb.scheme_weights(features, dataset.labels, SchemeConfig(scheme), n=len(dataset))
+    label = result.label + (f" ({description})" if description else "")
+    print(f"{result.label} weights: largest {result.p.max() * len(result.p):.2f}x uniform")
+    return result.p, label
 
 
 def weights_file(text: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
-from core.training.runs import latest_sample, list_runs, read_json, read_status
+from core.training.runs import latest_sample, list_runs, read_json, read_status, run_scheme
 
 
 def metric_table(evaluations: list[dict]) -> list[dict]:
@@ -84,7 +84,8 @@ def shared_map(features_real: np.ndarray, features_gen: dict[str, np.ndarray], m
 
 # --- runs to compare ------------------------------------------------------------------------------
 
-STUDY_MODEL = re.compile(r"^(?P<pair>\d+-\d+)_s(?P<seed>\d+)_(?P<model>baseline|divw_g[0-9.]+)$")
+STUDY_MODEL = re.compile(r"^(?P<pair>\d+-\d+)_s(?P<seed>\d+)_"
+                         r"(?P<model>baseline|divw_g[0-9.]+|class-balanced|inverse-density|leverage)$")
 
 
 def comparable_runs(data_root: Path) -> list[dict]:
@@ -99,20 +100,26 @@ def comparable_runs(data_root: Path) -> list[dict]:
 
 
 def run_label(run_dir: Path) -> str:
-    """The model a run stands for, shared by its seeds: "0-1 baseline", "0-1 DivW γ=0.8", or the
-    weights label of a studio run ("uniform" shown as "baseline")."""
+    """The model a run stands for, shared by its seeds, by weighting scheme: "0-1 baseline", "0-1 DivW γ=0.8",
+    "0-1 class-balanced", or the weights label of a studio run ("uniform" shown as "baseline", diversity
+    weights as "DivW ..."); " (flow)" marks a flow-matching model (the GAN is unmarked)."""
     import json
 
-    match = STUDY_MODEL.match(Path(run_dir).name)
-    if match:
-        model = match["model"].replace("divw_g", "DivW γ=")
-        return f"{match['pair']} {model}"
     try:
         record = json.loads((Path(run_dir) / "config.json").read_text())
     except (OSError, ValueError):
+        record = None
+    family = " (flow)" if record and record.get("train", {}).get("model") == "flow" else ""
+    match = STUDY_MODEL.match(Path(run_dir).name)
+    if match:
+        model = match["model"].replace("divw_g", "DivW γ=")
+        return f"{match['pair']} {model}{family}"
+    if record is None:
         return Path(run_dir).name
-    weights = record.get("weights") or "weights"
-    return "baseline" if weights == "uniform" else f"DivW {weights}"
+    weights, scheme = record.get("weights") or "weights", run_scheme(record)
+    if scheme == "uniform":
+        return "baseline" + family
+    return (f"DivW {weights}" if scheme in ("diversity", "custom") else weights) + family
 
 
 def latest_grid(run_dir: Path) -> Path | None:

@@ -23,8 +23,8 @@ from core.data.embed import EmbedConfig
 from core.data.storage import atomic_save_npy
 from core.diversity.weights import WeightsConfig
 from core.evaluation.evaluate import EvalConfig, METRICS
-from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_weights, pair_name, run_dir_of,
-                                        table1_rows, weights_path)
+from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_scheme, model_weights, pair_name,
+                                        run_dir_of, scheme_weights_path, table1_rows, weights_path)
 from core.evaluation.study_report import write_outputs
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.training import runs
@@ -42,7 +42,7 @@ def embedder_of(config: StudyConfig) -> EmbedConfig:
 
 
 def train_config_of(config: StudyConfig, seed: int) -> TrainConfig:
-    overrides = {"seed": seed, "device": config.device}
+    overrides = {"seed": seed, "device": config.device, "model": config.model}
     overrides |= {"steps": config.steps} if config.steps else {}
     overrides |= {"batch_size": config.batch_size} if config.batch_size else {}
     return TrainConfig.preset(config.preset, **overrides)
@@ -76,12 +76,31 @@ def weights_stage(workbench, config: StudyConfig, pair, seed: int, ready, out: P
     return rows
 
 
+def schemes_stage(workbench, config: StudyConfig, pair, seed: int, ready, out: Path) -> list[dict]:
+    """The baseline weightings (class-balanced, inverse-density, leverage): saves p per scheme; returns a
+    summary row per scheme (uniform and each γ included, for comparison) of the data under it."""
+    from core.diversity.schemes import SchemeConfig, scheme_summary
+
+    labels, rows = ready.dataset.labels, []
+    weights = {"baseline": np.full(len(ready.dataset), 1.0 / len(ready.dataset))}
+    weights |= {model: model_weights(out, pair, seed, model) for model in config.models() if model.startswith("divw_g")}
+    for scheme in config.other_schemes():
+        result = workbench.scheme_weights(ready.features, labels, SchemeConfig(scheme), n=len(ready.dataset))
+        atomic_save_npy(scheme_weights_path(out, pair, seed, scheme), result.p)
+        weights[scheme] = result.p
+    for model, p in weights.items():
+        summary = scheme_summary(p, ready.features, labels)
+        summary.pop("class_mass", None)
+        rows.append({"pair": pair_name(pair), "seed": seed, "model": model, **summary})
+    return rows
+
+
 def train_model(run_dir: Path, workbench, ready, p: np.ndarray | None, train_config: TrainConfig, label: str,
-                preset: str, should_stop: ShouldStop = None) -> None:
+                preset: str, should_stop: ShouldStop = None, scheme: str | None = None) -> None:
     """Create the run folder (or find the same run half-done there) and execute it. A stopped or
     failed run raises, so the study's state never records it as done."""
     workbench.create_run(ready.spec, p, train_config, label=label, preset=preset, run_dir=run_dir,
-                         dataset=ready.dataset, reuse=True)
+                         dataset=ready.dataset, reuse=True, scheme=scheme)
     state = workbench.execute_run(run_dir, should_stop=should_stop)
     if state != "finished":
         message = runs.read_status(run_dir).get("message", "")
@@ -91,6 +110,14 @@ def train_model(run_dir: Path, workbench, ready, p: np.ndarray | None, train_con
 def evaluate_model(run_dir: Path, workbench, p_target: np.ndarray | None, eval_config: EvalConfig) -> dict:
     """Sample, embed and score one trained model (eval.json and eval_grid.png in its run folder)."""
     return workbench.evaluate([run_dir], eval_config, p_target)[0]
+
+
+def _run_label(model: str, ready) -> str:
+    if model == "baseline":
+        return "uniform"
+    if model.startswith("divw_g"):
+        return f"gamma={model.removeprefix('divw_g')} ({ready.embedder.describe()})"
+    return f"{model} ({ready.embedder.describe()})" if model != "class-balanced" else model
 
 
 # --- the whole study ----------------------------------------------------------------------------
@@ -103,8 +130,8 @@ def run_study(config: StudyConfig, out: str | Path, workbench, on_progress: OnPr
     on_progress gets one event per stage (weights of a subset, training or evaluating a model)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = StudyState.open(out, config)
-    total = len(config.pairs) * config.seeds * (1 + 2 * len(config.models()))
+    state = StudyState.open(out, config.validate())
+    total = len(config.pairs) * config.seeds * (1 + bool(config.schemes) + 2 * len(config.models()))
     report = reporter(on_progress, "study", total)
     for pair in config.pairs:
         for seed in range(config.seeds):
@@ -122,6 +149,9 @@ def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed:
     if f"weights/{tag}" not in state.done:
         say(f"weights for γ = {', '.join(f'{g:g}' for g in config.gammas)}")
         state.mark(f"weights/{tag}", weights_stage(workbench, config, pair, seed, ready, out, should_stop))
+    if config.schemes and f"schemes/{tag}" not in state.done:
+        say(f"weights of {', '.join(config.other_schemes()) or 'each scheme'}")
+        state.mark(f"schemes/{tag}", schemes_stage(workbench, config, pair, seed, ready, out))
     p_target = np.load(weights_path(out, pair, seed, config.wfid_gamma()), allow_pickle=False)
     for model in config.models():
         if stopped(should_stop):
@@ -129,9 +159,8 @@ def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed:
         run_dir = run_dir_of(out, pair, seed, model)
         if f"train/{tag}/{model}" not in state.done:
             say(f"training {model}")
-            label = "uniform" if model == "baseline" else f"gamma={model.removeprefix('divw_g')} ({ready.embedder.describe()})"
             train_model(run_dir, workbench, ready, model_weights(out, pair, seed, model), train_config_of(config, seed),
-                        label, config.preset, should_stop)
+                        _run_label(model, ready), config.preset, should_stop, model_scheme(model))
             state.mark(f"train/{tag}/{model}", {"run_dir": str(run_dir.relative_to(out))})
         if f"eval/{tag}/{model}" not in state.done:
             say(f"evaluating {model}")

@@ -36,6 +36,8 @@ class StudyConfig:
     kid_subsets: int = 100  # KID subsets
     kid_subset_size: int = 1000  # rows per KID subset
     target_gamma: float | None = None  # γ of the weights wFID measures against (None: the largest γ)
+    model: str = "wgan-gp"  # model family trained for every weighting: "wgan-gp" or "flow"
+    schemes: tuple[str, ...] = ()  # weightings to train (core.diversity.schemes); () = uniform + diversity
 
     @classmethod
     def quick(cls, **overrides) -> "StudyConfig":
@@ -48,7 +50,36 @@ class StudyConfig:
         return float(self.target_gamma if self.target_gamma is not None else max(self.gammas))
 
     def models(self) -> list[str]:
-        return ["baseline"] + [gamma_model(g) for g in self.gammas]
+        """Model names: "baseline" (uniform), "divw_g<γ>" per γ (diversity), then the other schemes by name."""
+        names = []
+        for scheme in self.schemes or ("uniform", "diversity"):
+            names += {"uniform": ["baseline"], "diversity": [gamma_model(g) for g in self.gammas]}.get(scheme, [scheme])
+        return names
+
+    def other_schemes(self) -> list[str]:
+        """The baseline schemes beyond uniform and diversity weights (class-balanced, ...)."""
+        return [s for s in self.schemes if s not in ("uniform", "diversity")]
+
+    def validate(self) -> "StudyConfig":
+        from core.diversity.schemes import SCHEMES
+        from core.training.config import MODELS
+
+        unknown = [s for s in self.schemes if s not in SCHEMES]
+        if unknown:
+            raise ValueError(f"unknown schemes {', '.join(unknown)}; choose from {', '.join(SCHEMES)}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        return self
+
+
+def model_scheme(model: str) -> str:
+    """The weighting scheme a study model name stands for."""
+    return "uniform" if model == "baseline" else ("diversity" if model.startswith("divw_g") else model)
+
+
+def model_title(model: str) -> str:
+    """How tables and figures name a model: "uniform", "DivW γ=0.8", "class-balanced"."""
+    return "uniform" if model == "baseline" else model.replace("divw_g", "DivW γ=")
 
 
 def gamma_model(gamma: float) -> str:
@@ -75,7 +106,7 @@ class StudyState:
             state.save()
             return state
         saved = json.loads(path.read_text())
-        if saved.get("config") != wanted:
+        if _with_defaults(saved.get("config") or {}) != wanted:
             raise ValueError(f"{out} holds a study with different settings; choose another --out or delete it")
         return cls(path, saved["config"], saved.get("done", {}))
 
@@ -85,6 +116,16 @@ class StudyState:
 
     def save(self) -> None:
         atomic_write_json(self.path, {"version": STATE_VERSION, "config": self.config, "done": self.done})
+
+
+def _with_defaults(saved: dict) -> dict:
+    """A saved study config with the fields an older version lacked (model, schemes) at their defaults."""
+    defaults = json.loads(json.dumps(asdict(StudyConfig())))
+    return {key: saved.get(key, value) for key, value in defaults.items()} | saved
+
+
+def scheme_weights_path(out: Path, pair, seed: int, scheme: str) -> Path:
+    return out / "weights" / f"{pair_name(pair)}_s{seed}_{scheme}.npy"
 
 
 def weights_path(out: Path, pair, seed: int, gamma: float) -> Path:
@@ -99,11 +140,18 @@ def model_weights(out: Path, pair, seed: int, model: str) -> np.ndarray | None:
     """The sampling probabilities a model trains with: None (uniform) for the baseline."""
     if model == "baseline":
         return None
+    if model_scheme(model) != "diversity":
+        return np.load(scheme_weights_path(out, pair, seed, model), allow_pickle=False)
     return np.load(weights_path(out, pair, seed, float(model.removeprefix("divw_g"))), allow_pickle=False)
 
 
 def table1_rows(done: dict) -> list[dict]:
     return [row for key, rows in done.items() if key.startswith("weights/") for row in rows]
+
+
+def scheme_rows(done: dict) -> list[dict]:
+    """The data under each weighting (VS, entropy, ESS, largest weight), one row per subset and scheme."""
+    return [row for key, rows in done.items() if key.startswith("schemes/") for row in rows]
 
 
 def metric_rows(done: dict) -> list[dict]:

@@ -17,7 +17,8 @@ from core import __version__
 from core.data.storage import atomic_write_bytes, atomic_write_text
 from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS
 from core.evaluation.study_figures import grids_figure, metrics_figure_html, metrics_figure_png
-from core.evaluation.study_plan import metric_rows, pair_name, run_dir_of, summarise, table1_rows
+from core.evaluation.study_plan import metric_rows, model_title, pair_name, run_dir_of, scheme_rows, summarise, table1_rows
+from core.evaluation.study_verdict import SCHEME_COLUMNS, scheme_table, scheme_table_html, verdict_html, verdict_sentences
 
 TABLE1_COLUMNS = ("pair", "gamma", "n_seeds", "vs_uniform_mean", "vs_uniform_std", "vs_weighted_mean", "vs_weighted_std", "embedder")
 FIGURE_TITLES = {"fig3.png": "Fig. 3: each metric per model (mean ± 95% CI over seeds)",
@@ -71,7 +72,7 @@ def fig4(config, out: Path):
         for model in config.models():
             path = run_dir_of(out, pair, 0, model) / "eval_grid.png"
             if path.exists():
-                panels.append((model.replace("divw_g", "DivW γ="), np.asarray(Image.open(path).convert("RGB"))))
+                panels.append((model_title(model), np.asarray(Image.open(path).convert("RGB"))))
         if panels:
             rows.append((f"pair {pair_name(pair)}", panels))
     return grids_figure(rows) if rows else None
@@ -93,7 +94,12 @@ def write_outputs(config, done: dict, out: Path) -> list[Path]:
         images["fig4.png"] = grid
     for name, image in images.items():
         files.append(atomic_write_bytes(out / name, _png(image)))
-    files.append(atomic_write_text(out / "report.html", report_html(config, table, summary, images)))
+    schemes = scheme_table(scheme_rows(done))
+    if schemes or getattr(config, "schemes", ()):
+        files.append(atomic_write_text(out / "schemes.csv", csv_text(schemes, SCHEME_COLUMNS)))
+        files.append(atomic_write_text(out / "verdict.md", "\n".join(f"- {s}" for s in verdict_sentences(summary)) + "\n"))
+    extra = verdict_html(summary) + scheme_table_html(schemes)
+    files.append(atomic_write_text(out / "report.html", report_html(config, table, summary, images, extra)))
     return files
 
 
@@ -124,7 +130,9 @@ def _cell(row: dict | None) -> str:
     return f"{row['mean']:.4g} ± {row['ci']:.2g}"
 
 
-def report_html(config, table: list[dict], summary: list[dict], images: dict) -> str:
+def report_html(config, table: list[dict], summary: list[dict], images: dict, extra: str = "") -> str:
+    """The self-contained report; `extra` (HTML: which weighting did best, the data under each) goes
+    after the metric table."""
     t1 = "".join(f"<tr><td>{html.escape(r['pair'])}</td><td>{r['gamma']:g}</td><td>{r['vs_uniform_mean']:.3f} ± {r['vs_uniform_std']:.3f}</td>"
                  f"<td>{r['vs_weighted_mean']:.3f} ± {r['vs_weighted_std']:.3f}</td><td>{r['n_seeds']}</td></tr>" for r in table)
     figures = "".join(f"<h2>{html.escape(FIGURE_TITLES.get(name, name))}</h2><img alt='{name}' src='data:image/png;base64,"
@@ -132,7 +140,7 @@ def report_html(config, table: list[dict], summary: list[dict], images: dict) ->
     config_text = html.escape(json.dumps(asdict(config)))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>divweights study</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}img{{max-width:100%}}</style>
-</head><body><h1>Diversity weights study</h1>
+</head><body><h1>Diversity weights study ({html.escape(getattr(config, "model", "wgan-gp"))})</h1>
 <p>divweights {__version__}. Settings: <code>{config_text}</code></p>
 <h2>Table 1: Vendi Score of the data (mean ± std over seeds)</h2>
 <table><tr><th>pair</th><th>γ</th><th>VS uniform</th><th>VS diversity weights</th><th>seeds</th></tr>{t1}</table>
@@ -140,6 +148,7 @@ def report_html(config, table: list[dict], summary: list[dict], images: dict) ->
 <p>wFID is measured against the diversity weights of γ = {config.wfid_gamma():g}; every number uses the
 features of <b>{html.escape(table[0]['embedder'] if table else config.embedder)}</b>. Interactive plot: <a href="fig3.html">fig3.html</a>.</p>
 {summary_html(summary)}
+{extra}
 {figures}
 </body></html>
 """

@@ -125,11 +125,12 @@ def _check_same_settings(path: Path, saved: dict, current: dict) -> None:
 
 
 def load_generator(run_dir: Path, device: str = "cpu"):
-    """The generator of a run's newest good checkpoint, in eval mode on `device`."""
+    """The generator of a run's newest good checkpoint, in eval mode on `device` (for a flow run: its
+    EMA network behind the fixed-step ODE sampler, the same z (B, z_dim) -> images interface)."""
     record = read_config(run_dir)
     config = load_config(record)
     h, w, c = record["image_shape"]
-    generator = Generator((c, h, w), config.z_dim, config.width)
+    generator = Generator((c, h, w), config.z_dim, config.width) if config.model != "flow" else None
     problems = []
     for path in checkpoint_paths(run_dir):
         try:
@@ -137,6 +138,10 @@ def load_generator(run_dir: Path, device: str = "cpu"):
         except CheckpointError as exc:
             problems.append(f"{path.name}: {exc}")
             continue
+        if generator is None:
+            from core.training.flow_trainer import load_flow_sampler
+
+            return load_flow_sampler(tensors, config, (c, h, w)).to(device).eval()
         generator.load_state_dict({k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")})
         return generator.to(device).eval()
     raise ValueError(f"{run_dir} has no usable checkpoint" + (": " + "; ".join(problems) if problems else ""))

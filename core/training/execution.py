@@ -144,7 +144,7 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
 
 def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool, on_progress: OnProgress = None,
                      should_stop: ShouldStop = None, runs_root_: Path | None = None) -> str:
-    trainer = Trainer(config, images, p)
+    trainer = make_trainer(config, images, p)
     resumed = {}
     if resume:
         _, skipped = restore_latest_checkpoint(run_dir, trainer)
@@ -167,6 +167,16 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
         return "interrupted"
     write_status(run_dir, "finished", step=trainer.step, message=f"finished {trainer.step} steps")
     return "finished"
+
+
+def make_trainer(config: TrainConfig, images, p):
+    """The trainer of `config.model`: the paper's WGAN-GP `Trainer` or the flow-matching `FlowTrainer`
+    (same interface: train_step, sample, fixed_latents, state_tensors / load_state_tensors)."""
+    if config.model == "flow":
+        from core.training.flow_trainer import FlowTrainer
+
+        return FlowTrainer(config, images, p)
+    return Trainer(config, images, p)
 
 
 @contextlib.contextmanager

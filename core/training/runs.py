@@ -55,10 +55,14 @@ def runs_root(data_root: str | os.PathLike) -> Path:
 # --- config / status / metrics -----------------------------------------------------------------
 
 def run_record(config: TrainConfig, dataset_spec: dict, dataset_fingerprint: str, p: np.ndarray,
-               weights_label: str, preset: str | None = None) -> dict:
-    """The content of config.json: everything that defines the run, plus the package version."""
+               weights_label: str, preset: str | None = None, scheme: str | None = None) -> dict:
+    """The content of config.json: everything that defines the run, plus the package version.
+
+    scheme: the weighting scheme of p (core.diversity.schemes.SCHEMES, or "custom" for a file); by
+    default read from the label ("uniform", "gamma=..." = diversity)."""
     return {
         "train": asdict(config),
+        "scheme": scheme or scheme_of_label(weights_label),
         "preset": preset,
         "dataset": dataset_spec,
         "dataset_fingerprint": dataset_fingerprint,
@@ -68,6 +72,24 @@ def run_record(config: TrainConfig, dataset_spec: dict, dataset_fingerprint: str
         "environment": environment(),
         "created": time.time(),
     }
+
+
+def scheme_of_label(label: str) -> str:
+    """The scheme a weights label names: older runs carry only the label."""
+    label = label or ""
+    if label == "uniform":
+        return "uniform"
+    if label.startswith("gamma="):
+        return "diversity"
+    for scheme in ("class-balanced", "inverse-density", "leverage"):
+        if label.startswith(scheme):
+            return scheme
+    return "custom"
+
+
+def run_scheme(record: dict) -> str:
+    """The scheme of a run's config.json record (older runs: from their weights label)."""
+    return record.get("scheme") or scheme_of_label(record.get("weights", ""))
 
 
 def environment() -> dict:
@@ -120,9 +142,10 @@ def check_resume(saved: dict, new: dict) -> None:
     for key in ("dataset_fingerprint", "weights_fingerprint"):
         if saved.get(key) != new.get(key):
             problems.append(f"{key} {saved.get(key)} -> {new.get(key)}")
+    saved_train = asdict(load_config(saved))  # fields an older run lacks (e.g. model) take their defaults
     for name, value in new["train"].items():
-        if name not in RESUME_FREE_FIELDS and saved["train"].get(name) != value:
-            problems.append(f"{name} {saved['train'].get(name)!r} -> {value!r}")
+        if name not in RESUME_FREE_FIELDS and saved_train.get(name) != value:
+            problems.append(f"{name} {saved_train.get(name)!r} -> {value!r}")
     if problems:
         raise ValueError("cannot resume, the run's inputs changed: " + "; ".join(problems))
 
@@ -291,6 +314,7 @@ def list_runs(data_root: Path, stale_after_s: float = STALE_AFTER_S) -> list[dic
             "step": status.get("step", 0), "steps": record.get("train", {}).get("steps"),
             "message": status.get("message", ""), "weights": record.get("weights", ""),
             "preset": record.get("preset"), "dataset": record.get("dataset", {}).get("source"),
+            "model": record.get("train", {}).get("model", "wgan-gp"), "scheme": run_scheme(record),
         })
     return summaries
 
