@@ -147,3 +147,35 @@ def weight_summary(p: np.ndarray, batch_size: int = 64) -> dict[str, float]:
         "entropy": entropy(p),
         "entropy_uniform": float(np.log(p.size)),
     }
+
+
+@dataclass
+class BrowsePage:
+    """One page of the whole dataset sorted by weight (the Inspect tab's "Browse by weight")."""
+
+    indices: np.ndarray  # (m,) the examples of this page, in order
+    relative: np.ndarray  # (m,) their n·p (1.0 = uniform share)
+    page: int  # 1-based page number shown
+    pages: int  # number of pages (at least 1)
+    total: int  # examples that pass the filter
+
+
+def browse_page(p: np.ndarray, page: int = 1, descending: bool = True, labels: np.ndarray | None = None,
+                label: int | None = None, per_page: int = 48) -> BrowsePage:
+    """Page `page` (1-based, clipped to the last) of every example sorted by weight, ties by index;
+    label: only the examples of that class (needs labels)."""
+    p = check_probabilities(p)
+    if per_page < 1:
+        raise ValueError("a page needs at least one example")
+    candidates = np.arange(p.size)
+    if label is not None:
+        if labels is None:
+            raise ValueError("this dataset has no labels, so it cannot be filtered by class")
+        candidates = np.flatnonzero(np.asarray(labels) == int(label))
+        if candidates.size == 0:
+            raise ValueError(f"no example has class {label}")
+    order = candidates[np.argsort(-p[candidates] if descending else p[candidates], kind="stable")]
+    pages = max(1, -(-order.size // per_page))
+    page = min(max(int(page), 1), pages)
+    shown = order[(page - 1) * per_page: page * per_page]
+    return BrowsePage(shown, p[shown] * p.size, page, pages, int(order.size))

@@ -1,0 +1,71 @@
+"""Contributions to the Vendi Score (the finite-difference derivative) and nearest neighbours."""
+
+import numpy as np
+import pytest
+
+from core.diversity import contribution as C
+from core.diversity.vendi import normalise_rows, vendi_score
+
+
+@pytest.fixture(scope="module")
+def items():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 9))
+    X[50:] = X[0] + 0.01 * rng.standard_normal((10, 9))  # near-duplicates of item 0
+    p = rng.dirichlet(np.full(60, 2.0))
+    return X, p
+
+
+def _moved(p, i, eps):
+    e_i = np.zeros_like(p)
+    e_i[i] = 1.0
+    return (1 - eps) * p + eps * e_i
+
+
+@pytest.mark.parametrize("index", [0, 7, 33, 55])
+def test_contribution_is_the_finite_difference_derivative(items, index):
+    X, p = items
+    eps = 1e-3 * p[index]  # small against p_i, so (1 + eps) p - eps e_i stays a probability vector
+    numeric = (vendi_score(X, _moved(p, index, eps)) - vendi_score(X, _moved(p, index, -eps))) / (2 * eps)
+    found = C.contributions(X, p)
+    assert found.derivative[index] == pytest.approx(numeric, rel=1e-6)
+    assert found.vs == pytest.approx(vendi_score(X, p), rel=1e-12)
+    assert found.percent_per_percent[index] == pytest.approx(numeric / found.vs, rel=1e-6)
+
+
+def test_contributions_under_p_average_to_zero(items):
+    X, p = items  # moving mass towards p itself changes nothing
+    assert float(p @ C.contributions(X, p).derivative) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_near_duplicates_contribute_less_than_unique_items(items):
+    X, _ = items
+    gain = C.contributions(X).percent_per_percent  # uniform p
+    assert gain[50:].max() < np.median(gain[1:50])
+
+
+def test_nearest_neighbours_match_the_full_matrix_in_blocks(items):
+    X, _ = items
+    K = normalise_rows(X) @ normalise_rows(X).T
+    np.fill_diagonal(K, -np.inf)
+    found, sims = C.nearest_neighbours(X, k=4, block=7)  # several blocks, a ragged last one
+    np.testing.assert_array_equal(found, np.argsort(-K, axis=1, kind="stable")[:, :4])
+    np.testing.assert_allclose(sims, np.take_along_axis(K, found, 1), atol=1e-6)
+    assert set(found[0]) <= set(range(50, 60))  # item 0's neighbours are its near-duplicates
+
+
+def test_why_explains_in_words(items):
+    X, p = items
+    why = C.why(X, p, 0, k=3)
+    assert why.relative_weight == pytest.approx(60 * p[0])
+    assert "Vendi Score" in why.text and f"#{why.neighbours[0]} (" in why.text
+    assert len(why.neighbours) == 3 and why.similarities[0] > 0.99
+    with pytest.raises(ValueError, match="between 0 and 59"):
+        C.why(X, p, 60)
+
+
+def test_explanation_columns_for_every_example(items):
+    X, p = items
+    columns = C.explanation_columns(X, p, k=2)
+    assert all(len(v) == 60 for v in columns.values())
+    assert len(columns["nearest_neighbours"][0].split(";")) == 2
