@@ -4,9 +4,9 @@ The package face: `from core import vendi_score, optimise_weights, fid, Workbenc
 whatever the layout underneath. Names resolve on first use (PEP 562), so `import core` loads
 nothing heavy; torch, open_clip and umap are imported inside the functions that need them.
 
-  core.diversity   the Vendi Score, diversity weights (Algorithm 1), inspection, export
+  core.diversity   the Vendi Score, diversity weights (Algorithm 1), baseline schemes, inspection, export
   core.data        datasets, safe ingest, embeddings, map layouts, files under the data root
-  core.training    the GAN, the trainer, run folders and their execution
+  core.training    the GAN, the flow-matching model, their trainers, run folders and their execution
   core.evaluation  metrics, evaluating runs, comparing them, the paper's study
   core.workbench   the application layer the studio, the CLI and the study share
   core.cli         `python -m core ...`
@@ -23,8 +23,12 @@ _FACE = {
     "vendi_score_kernel": "core.diversity.vendi",
     "optimise_weights": "core.diversity.weights",
     "sweep_gamma": "core.diversity.weights",
+    "suggest_gamma": "core.diversity.suggest",
     "WeightsConfig": "core.diversity.weights",
     "WeightsResult": "core.diversity.weights",
+    "SchemeConfig": "core.diversity.schemes",
+    "scheme_weights": "core.diversity.schemes",
+    "compare_schemes": "core.diversity.schemes",
     "fid": "core.evaluation.metrics.fid",
     "weighted_fid": "core.evaluation.metrics.fid",
     "kid": "core.evaluation.metrics.kid",
@@ -34,6 +38,7 @@ _FACE = {
     "StudyConfig": "core.evaluation.study_plan",
     "DatasetSpec": "core.data.datasets",
     "load_dataset": "core.data.datasets",
+    "DiversityWeightedSampler": "core.data.sampler",
     "EmbedConfig": "core.data.embed",
     "TrainConfig": "core.training.config",
     "Workbench": "core.workbench",

@@ -132,7 +132,8 @@ class Workbench:
         return cached_results(features, gammas, config, self.cache_dir("weights"))
 
     def scheme_weights(self, features, labels, scheme: SchemeConfig, weights_config: WeightsConfig = WeightsConfig(),
-                       on_progress: OnProgress = None, should_stop: ShouldStop = None) -> SchemeResult:
+                       on_progress: OnProgress = None, should_stop: ShouldStop = None,
+                       n: int | None = None) -> SchemeResult:
         """The probability vector of one weighting scheme (core.diversity.schemes); "diversity" goes
         through `weights` (cached, progress, making way for training) with γ = scheme.gamma."""
         from dataclasses import replace
@@ -143,7 +144,7 @@ class Workbench:
                 raise JobStopped("diversity weights stopped")
             return result
 
-        n = len(features) if features is not None else None
+        n = n if n is not None else (len(features) if features is not None else None)
         return schemes.scheme_weights(scheme, features, labels, n, diversity=diversity)
 
     def compare_schemes(self, features, labels, configs: list[SchemeConfig],
@@ -182,9 +183,11 @@ class Workbench:
         return Inspection(top, bottom, weights_inspect.relative_weights(p), (counts, edges), members, names, mass,
                           summary)
 
-    def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64) -> ExportFiles:
+    def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64,
+               features: np.ndarray | None = None) -> ExportFiles:
         """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed
-        by everything the weights depend on (dataset, embedder, full config): sessions never share one."""
+        by everything the weights depend on (dataset, embedder, full config): sessions never share one.
+        features (n, d): the CSV also says why each weight (VS gain per 1% of mass, nearest neighbours)."""
         if self.limits is not None:
             check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         config = {k: v for k, v in asdict(result.config).items() if k != "device"}
@@ -192,9 +195,95 @@ class Workbench:
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
                           config=config, vs_uniform=float(result.vs_uniform), vs_weighted=float(result.vs_final))
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-g{result.config.gamma:g}").strip("-.")[:80]
+        extra = None
+        if features is not None:
+            from core.diversity.contribution import explanation_columns
+
+            extra = explanation_columns(features, result.p)
+        paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
+                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
+                               extra_columns=extra)
+        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+
+    def export_scheme(self, dataset: Dataset, embedder: str, result: SchemeResult, features: np.ndarray | None = None,
+                      batch_size: int = 64) -> ExportFiles:
+        """A baseline weighting (core.diversity.schemes) exported like diversity weights: CSV, .npy + JSON
+        sidecar (the scheme and its label as the config; VS of the data with uniform and with p when
+        features are given) and the sampler snippet, under generated/exports/."""
+        from core.diversity.vendi import vendi_score
+
+        if self.limits is not None:
+            check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
+        config = {"scheme": result.scheme, "label": result.label}
+        key = hashlib.sha256(json.dumps([dataset.fingerprint, embedder, config], sort_keys=True).encode()).hexdigest()[:12]
+        vs = (None, None) if features is None else (vendi_score(features), vendi_score(features, result.p))
+        meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
+                          config=config, vs_uniform=vs[0], vs_weighted=vs[1])
+        stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-{result.scheme}").strip("-.")[:80]
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights")
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+
+    # --- explaining weights and choosing γ (core.diversity.suggest / modes / contribution) -----------
+
+    def suggest_gamma(self, features, min_ess_fraction: float | None = 0.25, max_weight_ratio: float | None = None,
+                      config: WeightsConfig = WeightsConfig(), on_progress: OnProgress = None,
+                      should_stop: ShouldStop = None):
+        """The largest γ whose weights keep ESS ≥ min_ess_fraction·n and/or max n·p ≤ max_weight_ratio
+        (a GammaSuggestion: γ, its weights, the curve searched); at most 4 runs, cached ones are free."""
+        from contextlib import nullcontext
+
+        from core.diversity.suggest import GRID, suggest_gamma
+
+        self._check_weights_request([config.gamma], config)
+        report = reporter(on_progress, "suggest", config.steps)
+        rounds = []
+
+        def on_step(row: dict) -> None:
+            report(row["step"], f"γ search, run {len(rounds) + 1}: step {row['step']}/{config.steps}", **row)
+
+        def on_round(row: dict) -> None:
+            rounds.append(row)
+            verdict = "meets" if row["meets"] else "misses"
+            report(config.steps, f"γ = {row['gamma']:.2f}: ESS {100 * row['ess_fraction']:.1f}%, largest weight "
+                   f"{row['max_relative']:.1f}× ({verdict} the constraint)", **row)
+
+        with making_way(self.runs_root()) if runs.active_runs(self.data_root) else nullcontext():
+            return suggest_gamma(features, min_ess_fraction, max_weight_ratio, config, self.cache_dir("weights"),
+                                 GRID, on_step, on_round, should_stop)
+
+    def weight_health(self, p: np.ndarray, batch_size: int = 64, suggested_gamma: float | None = None):
+        """Whether training on p would keep drawing the same few images (a WeightHealth with a message)."""
+        from core.diversity.suggest import weight_health
+
+        if self.limits is not None:
+            check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
+        return weight_health(p, batch_size, suggested_gamma)
+
+    def modes(self, features, p: np.ndarray, n_modes: int = 6, per_mode: int = 8):
+        """The dataset's modes (eigenvectors of Xᵀ diag(p) X): spectrum under uniform p and under p,
+        and the images loading most on each of the top `n_modes` (a ModesView)."""
+        from core.diversity.modes import modes_view
+
+        if self.limits is not None:
+            check_range("the number of modes shown", n_modes, 1, 32)
+            check_range("the images per mode", per_mode, 1, self.limits.max_shown)
+        return modes_view(features, p, n_modes, per_mode)
+
+    def why(self, features, p: np.ndarray, index: int, k: int = 6):
+        """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why)."""
+        from core.diversity.contribution import why
+
+        if self.limits is not None:
+            check_range("the number of neighbours", k, 1, self.limits.max_shown)
+        return why(features, p, int(index), k)
+
+    def browse(self, dataset: Dataset, p: np.ndarray, page: int = 1, descending: bool = True,
+               label: int | None = None, per_page: int = 48):
+        """One page of every example sorted by weight, optionally of one class (a BrowsePage)."""
+        if self.limits is not None:
+            check_range("the images per page", per_page, 1, self.limits.max_shown)
+        return weights_inspect.browse_page(p, page, descending, dataset.labels, label, per_page)
 
     def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:
         """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP once it
@@ -239,7 +328,7 @@ class Workbench:
 
     def create_run(self, spec: DatasetSpec, p: np.ndarray | None, config: TrainConfig, label: str = "",
                    preset: str | None = None, run_dir=None, name: str | None = None,
-                   dataset: Dataset | None = None, reuse: bool = False) -> Path:
+                   dataset: Dataset | None = None, reuse: bool = False, scheme: str | None = None) -> Path:
         """Write a run folder once: config.json (the TrainConfig, the dataset spec and fingerprint, the
         weights' fingerprint and label) and weights.npy. p None = uniform (the baseline).
 
@@ -255,7 +344,7 @@ class Workbench:
         dataset = dataset if dataset is not None else self.load(spec)
         p = runs.sampling_probabilities(p, len(dataset))
         label = label or ("uniform" if np.ptp(p) == 0 else "weights")
-        record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset)
+        record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset, scheme)
         record["image_shape"] = list(dataset.images.shape[1:])
         record["device_resolved"] = resolve_device(config.device)
         if run_dir is None:

@@ -1,7 +1,10 @@
 """`python -m core weights FEATURES.npy --gamma 0.8 --out P.npy`: diversity weights (Algorithm 1);
-`--scheme uniform|class-balanced|inverse-density|leverage` writes a baseline weighting instead."""
+`--scheme uniform|class-balanced|inverse-density|leverage` writes a baseline weighting instead;
+`--gamma auto [--min-ess 0.25] [--max-ratio 50]` picks γ first (core.diversity.suggest)."""
 
 from __future__ import annotations
+
+import argparse
 
 from core.cli.common import UserError, user_path, workbench
 from core.data.storage import atomic_save_npy, load_npy
@@ -15,11 +18,18 @@ def add_parser(subparsers) -> None:
     defaults = WeightsConfig()
     parser = subparsers.add_parser("weights", help="compute diversity weights for features")
     parser.add_argument("features", help="(n, d) float or uint8 .npy")
-    parser.add_argument("--gamma", type=float, default=defaults.gamma, help="1 = pure diversity, 0 = uniform")
+    parser.add_argument("--gamma", type=gamma_value, default=defaults.gamma,
+                        help="1 = pure diversity, 0 = uniform; auto = the largest γ meeting --min-ess/--max-ratio")
+    parser.add_argument("--min-ess", type=float, default=None,
+                        help="with --gamma auto: keep the effective sample size ≥ this fraction of n (default 0.25)")
+    parser.add_argument("--max-ratio", type=float, default=None,
+                        help="with --gamma auto: keep the largest weight ≤ this many times the uniform share")
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--distributed", action="store_true",
+                        help="under torchrun: each rank takes its slice of the rows (core.cli.distributed)")
     parser.add_argument("--out", required=True, help="where to write the probabilities (float64 .npy)")
     schemes = SchemeConfig()
     parser.add_argument("--scheme", choices=SCHEMES, default=schemes.scheme,
@@ -28,6 +38,23 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--k", type=int, default=schemes.k, help="inverse-density: neighbours per point")
     parser.add_argument("--ridge", type=float, default=schemes.ridge, help="leverage: λ as a fraction of trace(XᵀX)")
     parser.set_defaults(func=run)
+
+
+def gamma_value(text: str):
+    """--gamma: a number in [0, 1] or 'auto'."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 or 'auto', got {text!r}") from None
+
+
+def auto_constraint(args) -> tuple[float | None, float | None]:
+    """(min ESS fraction, max weight ratio) of --gamma auto; ESS ≥ 25% of n when neither is given."""
+    if args.min_ess is None and args.max_ratio is None:
+        return 0.25, None
+    return args.min_ess, args.max_ratio
 
 
 def load_features(path: str):
@@ -50,10 +77,20 @@ def print_row(row: dict) -> None:
 def run(args) -> int:
     import numpy as np
 
+    if args.distributed:  # no rank loads all rows: each reads its own slice
+        from core.cli.distributed import run_distributed
+
+        return run_distributed(args, print_row)
     features = load_features(args.features)
     out = user_path(args.out)
+    if args.gamma == "auto" and args.scheme != "diversity":
+        raise UserError("--gamma auto chooses γ for diversity weights; give a number with --scheme")
+    if (args.min_ess is not None or args.max_ratio is not None) and args.gamma != "auto":
+        raise UserError("--min-ess and --max-ratio go with --gamma auto")
     if args.scheme != "diversity":
         return run_scheme(args, features, out)
+    if args.gamma == "auto":
+        return run_auto(args, features, out)
     config = WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
     resolve_device(args.device)  # a missing GPU is one error line, before the table starts
     print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
@@ -72,6 +109,28 @@ def run(args) -> int:
     atomic_save_npy(out, result.p.astype(np.float64))
     print(f"uniform VS {result.vs_uniform:.4f}")
     print(f"final VS {result.vs_final:.4f}")
+    return 0
+
+
+def run_auto(args, features, out) -> int:
+    """--gamma auto: core.diversity.suggest picks γ; its weights are written, γ and ESS printed."""
+    import numpy as np
+
+    from core.cli.common import ProgressBar
+
+    min_ess, max_ratio = auto_constraint(args)
+    config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
+    resolve_device(args.device)
+    bar = ProgressBar()
+    try:
+        found = workbench().suggest_gamma(features, min_ess, max_ratio, config, on_progress=bar)
+    finally:
+        bar.close()
+    atomic_save_npy(out, found.result.p.astype(np.float64))
+    row = next(r for r in found.curve if r["gamma"] == found.gamma)
+    print(f"chosen gamma {found.gamma:.4f}")
+    print(f"ESS {row['ess']:.1f} of {len(features)} ({100 * row['ess_fraction']:.1f}%), largest weight "
+          f"{row['max_relative']:.2f}x uniform, VS {row['vs']:.4f}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Write diversity weights where other tools can use them.
 
-- `<stem>.csv`: index, id, label, weight (n * p, 1.0 = uniform share), p
+- `<stem>.csv`: index, id, label, weight (n * p, 1.0 = uniform share), p (+ why-columns when features are given)
 - `<stem>.npy`: p as float64 (n,), plus `<stem>.json`: dataset fingerprint, embedder, config, VS
-- a copy-paste PyTorch `WeightedRandomSampler` snippet that reads the .npy
+- a copy-paste PyTorch snippet that reads the .npy into `core.DiversityWeightedSampler` (DDP-aware)
 - small PNG thumbnails (for galleries) into a generated-files folder
 
 Files are written atomically; an existing export with the same name is replaced only after the
@@ -39,17 +39,22 @@ class ExportMeta:
     vs_weighted: float | None = None
 
 
-def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | None) -> str:
-    """CSV text with header index,id,label,weight,p (weight = n * p)."""
+def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | None,
+                     extra: dict[str, Sequence[str]] | None = None) -> str:
+    """CSV text with header index,id,label,weight,p (weight = n * p), then any `extra` columns
+    (name -> n text values, e.g. `core.diversity.contribution.explanation_columns`)."""
     p = check_probabilities(p)
     if len(ids) != p.size:
         raise ValueError(f"{len(ids)} ids for {p.size} weights")
+    extra = extra or {}
+    if any(len(values) != p.size for values in extra.values()):
+        raise ValueError(f"every extra CSV column needs {p.size} values")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "id", "label", "weight", "p"])
+    writer.writerow(["index", "id", "label", "weight", "p", *extra])
     for i, (item_id, prob) in enumerate(zip(ids, p)):
         label = "" if labels is None else int(labels[i])
-        writer.writerow([i, item_id, label, f"{prob * p.size:.9g}", f"{prob:.12g}"])
+        writer.writerow([i, item_id, label, f"{prob * p.size:.9g}", f"{prob:.12g}", *(v[i] for v in extra.values())])
     return buffer.getvalue()
 
 
@@ -73,12 +78,13 @@ def export_weights(
     meta: ExportMeta,
     out_dir: str | Path,
     stem: str = "weights",
+    extra_columns: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, Path]:
-    """Write `<stem>.csv`, `<stem>.npy` and `<stem>.json` into out_dir; return their paths."""
+    """Write `<stem>.csv` (plus `extra_columns`), `<stem>.npy` and `<stem>.json` into out_dir; return their paths."""
     p = check_probabilities(p)
     if not stem or "/" in stem or stem.startswith("."):
         raise ValueError(f"export name {stem!r} must be a plain file name")
-    csv_text = weights_csv_text(p, ids, labels)  # validate everything before writing anything
+    csv_text = weights_csv_text(p, ids, labels, extra_columns)  # validate everything before writing anything
     document = sidecar(p, meta)
     out_dir = Path(out_dir)
     return {
@@ -94,21 +100,32 @@ def load_exported_weights(npy_path: str | Path) -> np.ndarray:
 
 
 def sampler_snippet(npy_name: str = "weights.npy", batch_size: int = 64) -> str:
-    """Python code a user can paste into a PyTorch training script."""
+    """Python code a user can paste into a PyTorch training script: one process or DDP alike."""
     return f'''import numpy as np
-import torch
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
+
+from core import DiversityWeightedSampler  # divweights' sampler: DDP-aware, any dataset size
 
 # Diversity weights exported by divweights: one probability per example, same order as your dataset.
 p = np.load("{npy_name}", allow_pickle=False)
 assert len(p) == len(dataset), "weights and dataset must list the same examples in the same order"
 
-sampler = WeightedRandomSampler(
-    weights=torch.as_tensor(p, dtype=torch.double),
-    num_samples=len(p),  # one "epoch" = n draws
+# Under DDP (torchrun) every rank draws the same global stream from (seed, epoch) and keeps its own
+# share, so all ranks together sample exactly p; without a process group it is a plain weighted sampler.
+sampler = DiversityWeightedSampler(
+    p,
+    num_samples=len(p),  # one "epoch" = n draws over all ranks
     replacement=True,  # the paper samples batches with replacement
+    seed=0,  # the same on every rank
 )
 loader = DataLoader(dataset, batch_size={batch_size}, sampler=sampler, drop_last=True)
+
+# for epoch in range(epochs):
+#     sampler.set_epoch(epoch)  # a new stream every epoch, the same on every rank
+#     for batch in loader: ...
+# Lightning: Trainer(use_distributed_sampler=False), or it wraps this sampler in its own.
+# One process without divweights installed: torch.utils.data.WeightedRandomSampler(
+#     torch.as_tensor(p, dtype=torch.double), num_samples=len(p), replacement=True)  # up to 2**24 examples
 '''
 
 
