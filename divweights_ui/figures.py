@@ -160,3 +160,104 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, relative: np.ndarray | N
     _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n_total:,} images drawn)", 560)
     fig.update_layout(dragmode="lasso", clickmode="event+select", hovermode="closest")
     return fig
+
+
+# ----------------------------------------------------------------------------- Learn tab, modes, γ search
+
+MODE_COLOURS = ("#6d28d9", "#f59e0b", "#0891b2", "#dc2626", "#16a34a", "#db2777", "#4b5563", "#92400e")
+
+
+def eigenvalue_figure(eigenvalues: Sequence[float], vs: float):
+    """Bars of the spectrum of diag(√p) K diag(√p) (eq. 3): the shares whose entropy gives VS."""
+    import plotly.graph_objects as go
+
+    lam = list(eigenvalues)
+    fig = go.Figure(go.Bar(x=[f"λ{i + 1}" for i in range(len(lam))], y=lam, marker_color="#6d28d9",
+                           text=[f"{v:.3f}" for v in lam], textposition="outside",
+                           hovertemplate="%{x} = %{y:.4f}<extra></extra>"))
+    fig.update_yaxes(title_text="eigenvalue (share)", range=[0, 1.1])
+    return _layout(fig, f"Eigenvalues of diag(√p) K diag(√p): Vendi Score {vs:.4f}", 300)
+
+
+def mixture_figure(points: np.ndarray, modes: np.ndarray, p: np.ndarray, title: str):
+    """The toy mixture: one colour per mode, dot area ∝ weight (p (n,); uniform = the middle size)."""
+    import plotly.graph_objects as go
+
+    rel = np.asarray(p) * len(p)
+    sizes = np.clip(6 * np.sqrt(rel), 2, 40)  # area ∝ weight; 1× uniform = 6 px
+    fig = go.Figure()
+    for k in range(int(modes.max()) + 1):
+        mask = modes == k
+        fig.add_trace(go.Scattergl(
+            x=points[mask, 0], y=points[mask, 1], mode="markers", name=f"mode {k + 1}",
+            marker=dict(size=sizes[mask], color=MODE_COLOURS[k % len(MODE_COLOURS)], opacity=0.7,
+                        line=dict(width=0.4, color="#111")),
+            customdata=rel[mask], hovertemplate="weight %{customdata:.2f}× uniform<extra></extra>"))
+    fig.update_xaxes(range=[-2.2, 2.2], zeroline=False, title_text="x")
+    fig.update_yaxes(range=[-2.2, 2.2], zeroline=False, scaleanchor="x", title_text="y")
+    _layout(fig, title, 480)
+    fig.update_layout(uirevision="mixture")  # frames replace the data, not the user's zoom
+    return fig
+
+
+def mode_mass_figure(uniform: Sequence[float], weighted: Sequence[float]):
+    """Mass per mode: the share of points (uniform) against the diversity weights."""
+    import plotly.graph_objects as go
+
+    names = [f"mode {k + 1}" for k in range(len(uniform))]
+    fig = go.Figure([go.Bar(x=names, y=list(uniform), name="uniform", marker_color="#9ca3af"),
+                     go.Bar(x=names, y=list(weighted), name="diversity weights", marker_color="#6d28d9",
+                            text=[f"{w:.0%}" for w in weighted], textposition="outside")])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="share of draws", tickformat=".0%", range=[0, 1.05])
+    return _layout(fig, "Mass per mode", 300)
+
+
+def modes_figure(shares_uniform: Sequence[float], along_weighted: Sequence[float], shown: int = 12):
+    """The dataset's leading modes: their share of the variety under uniform sampling and under the
+    diversity weights (same directions): mode balancing made visible."""
+    import plotly.graph_objects as go
+
+    m = min(shown, len(shares_uniform))
+    names = [f"mode {k + 1}" for k in range(m)]
+    fig = go.Figure([go.Bar(x=names, y=list(shares_uniform[:m]), name="uniform sampling", marker_color="#9ca3af"),
+                     go.Bar(x=names, y=list(along_weighted[:m]), name="diversity weights", marker_color="#6d28d9")])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="share of the variety (eigenvalue)", tickformat=".0%")
+    return _layout(fig, "The dataset's modes: the weights even out their shares", 340)
+
+
+def suggest_figure(curve: Sequence[dict], chosen: float, min_ess_fraction: float | None,
+                   max_weight_ratio: float | None):
+    """The γ search: ESS (% of n) against γ with the constraint line, the chosen γ starred; the
+    largest weight (× uniform) on the right axis when it is constrained."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    gammas = [row["gamma"] for row in curve]
+    ess = [100 * row["ess_fraction"] for row in curve]
+    colours = ["#16a34a" if row["meets"] else "#dc2626" for row in curve]
+    fig.add_trace(go.Scatter(x=gammas, y=ess, mode="lines+markers", name="ESS (% of n)", line=dict(color="#0891b2"),
+                             marker=dict(size=10, color=colours, line=dict(color="#111", width=1)),
+                             hovertemplate="γ=%{x:.2f}<br>ESS %{y:.1f}% of n<extra></extra>"), secondary_y=False)
+    if min_ess_fraction is not None:
+        fig.add_hline(y=100 * min_ess_fraction, line=dict(color="#dc2626", dash="dash"),
+                      annotation_text=f"minimum ESS {100 * min_ess_fraction:g}%", annotation_position="top right")
+    if max_weight_ratio is not None:
+        fig.add_trace(go.Scatter(x=gammas, y=[row["max_relative"] for row in curve], mode="lines+markers",
+                                 name="largest weight (× uniform)", line=dict(color="#f59e0b", dash="dot")),
+                      secondary_y=True)
+        fig.add_hline(y=max_weight_ratio, line=dict(color="#f59e0b", dash="dash"), secondary_y=True,
+                      annotation_text=f"max {max_weight_ratio:g}× uniform", annotation_position="top left")
+    hit = [row for row in curve if row["gamma"] == chosen]
+    if hit:
+        fig.add_trace(go.Scatter(x=[chosen], y=[100 * hit[0]["ess_fraction"]], mode="markers",
+                                 name=f"suggested γ={chosen:.2f}", hoverinfo="skip",
+                                 marker=dict(symbol="star", size=22, color="#f59e0b", line=dict(color="black", width=1))),
+                      secondary_y=False)
+    fig.update_xaxes(title_text="γ (green: meets the constraint, red: does not)", range=[-0.03, 1.03])
+    fig.update_yaxes(title_text="effective sample size (% of n)", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="largest weight (× uniform)", secondary_y=True, showgrid=False,
+                     visible=max_weight_ratio is not None)
+    return _layout(fig, "Suggest γ: the largest γ that keeps the weights healthy", 380)

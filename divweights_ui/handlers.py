@@ -25,6 +25,7 @@ from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   require_weights, weights_key)
+from divweights_ui.explain_handlers import health_note
 from divweights_ui.session import Session
 from divweights_ui.streaming import into_progress, stream, user_error
 
@@ -213,7 +214,8 @@ def top_bottom(session: Session, k, batch_size, *, wb: Workbench):
     else:
         mass_fig = figures.empty_figure("No labels: mass per class is not available.")
     return (gallery(session, view.top, wb, view.relative), gallery(session, view.bottom, wb, view.relative),
-            figures.histogram_figure(*view.histogram, view.bin_members), mass_fig, stats_markdown(view.summary))
+            figures.histogram_figure(*view.histogram, view.bin_members), mass_fig,
+            stats_markdown(view.summary) + health_note(wb, result.p, int(batch_size or 64)))
 
 
 def top_bottom_if_weighted(session: Session, k, batch_size, *, wb: Workbench):
@@ -250,7 +252,8 @@ def export(session: Session, batch_size, *, wb: Workbench):
     """-> ([csv, npy, json] paths under <data_root>/generated/exports/, sampler snippet)."""
     result = require_weights(session)
     try:
-        files = wb.export(session.dataset, session.embedder, result, int(batch_size or 64))
+        files = wb.export(session.dataset, session.embedder, result, int(batch_size or 64),
+                          features=session.features)  # the CSV also says why each weight
     except ValueError as exc:
         raise user_error(exc) from exc
     return [str(files.csv), str(files.npy), str(files.json)], files.snippet

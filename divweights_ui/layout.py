@@ -2,7 +2,8 @@
 never computes: the start dataset is prepared in the background (divweights_ui.startup).
 
 Each action has a stable api_name (see README): load_dataset, compute_weights, sweep_gamma,
-top_bottom, umap, select_points, export_weights. Each handler is UI values -> one workbench call ->
+top_bottom, umap, select_points, export_weights; suggest_gamma, why_weight, modes, browse_weights and
+the Learn tab's learn_example, learn_example_run, learn_mixture. Each handler is UI values -> one workbench call ->
 what the page shows. GPU-bound events share one queue slot.
 """
 
@@ -20,12 +21,15 @@ from divweights_ui import figures, handlers as h
 from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice,
                                   builtin_subset_fields)
 from divweights_ui.compare_tab import build_compare_tab
+from divweights_ui import explain_handlers as explain
+from divweights_ui.learn_tab import build_learn_tab
 from divweights_ui.job_limit import JobLimit
 from divweights_ui.map_handlers import draw_map, recolour_map, select_points, select_points_quietly
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
-from divweights_ui.weights_handlers import compute_weights, show_weights, stopped as weights_stopped, sweep
+from divweights_ui.weights_handlers import (compare_schemes, compute_weights, export_scheme, show_weights,
+                                            stopped as weights_stopped, sweep)
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)  # embedding and weights share the accelerator
 INTERNAL = dict(api_visibility="private")  # chained refreshes: not part of the public API
@@ -55,6 +59,8 @@ HELP = {
     "steps": "Optimisation steps. More steps = closer to the best weights, slower.",
     "lr": "Step size of the optimiser. Lower if the chart jumps around.",
     "sweep": "Several γ values computed together, to see the trade-off before choosing one.",
+    "export_scheme": ("The same CSV, .npy and JSON files as the Export tab, for a simple weighting "
+                      "(diversity weights: the Export tab)."),
     "k": "How many of the most- and least-favoured images to show.",
     "batch": "Your training batch size: used for the 'repeats in a batch' number and the code snippet.",
     "method": "UMAP keeps similar images close together (best); PCA is instant but cruder.",
@@ -62,6 +68,11 @@ HELP = {
     "colour": "Colour each dot by its weight (× the uniform share) or by its class label.",
     "max_points": "At most this many dots are drawn (a fixed random sample of large sets); the weights always use every image.",
     "selection": "Filled in when you draw a box or lasso on the map; you can also type indices like 3, 17, 200-220.",
+    "min_ess": "Keep at least this share of the images' worth (effective sample size). 25% is a safe start.",
+    "max_ratio": "Optional: no image drawn more than this many times as often as without weights.",
+    "why_index": "Which image to explain (click one in a gallery on this tab to fill this in).",
+    "why_k": "How many of its most similar images to show: many near-duplicates = a low weight.",
+    "n_modes": "How many of the strongest modes get a row of their images.",
 }
 
 
@@ -151,11 +162,29 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 gr.Markdown("*ESS (effective sample size) = how many equally-used images the weighted dataset is "
                             "worth. Diversity weights trade some ESS for a higher Vendi Score (diversity).*")
                 live = gr.Plot(label="Live: diversity per step", elem_id="dw-live")
+                with gr.Accordion("Suggest γ: the largest γ whose weights stay healthy for training", open=True):
+                    with gr.Row():
+                        min_ess = gr.Number(value=25, label="Minimum ESS (% of the images)", info=HELP["min_ess"],
+                                            minimum=0, maximum=100, elem_id="dw-min-ess")
+                        max_ratio = gr.Number(value=0, label="Largest weight at most (× uniform; 0 = no limit)",
+                                              info=HELP["max_ratio"], minimum=0, elem_id="dw-max-ratio")
+                        suggest_btn = gr.Button("Suggest γ", elem_id="dw-suggest", scale=0, min_width=160)
+                    suggest_text = gr.Markdown(elem_id="dw-suggest-text")
+                    suggest_plot = gr.Plot(label="γ search", elem_id="dw-suggest-plot")
                 with gr.Accordion("γ sweep: see the trade-off before choosing", open=False):
                     gammas = gr.Textbox(value=DEFAULT_SWEEP, label="γ values", info=HELP["sweep"])
                     sweep_btn = gr.Button("Run sweep")
                     sweep_plot = gr.Plot(label="Trade-off")
                     sweep_table = gr.Markdown()
+                with gr.Accordion("Other weightings side by side: is it better than the simple fix?", open=False):
+                    schemes_btn = gr.Button("Compare weighting schemes", elem_id="dw-schemes-compare")
+                    schemes_table = gr.Markdown(elem_id="dw-schemes-table")
+                    with gr.Row():
+                        scheme_pick = gr.Dropdown(["uniform", "class-balanced", "inverse-density", "leverage"],
+                                                  value="class-balanced", label="Export a weighting", scale=2,
+                                                  info=HELP["export_scheme"])
+                        scheme_export_btn = gr.Button("Export", scale=1)
+                    scheme_files = gr.File(label="Files (CSV, .npy, JSON)", file_count="multiple")
             with gr.Tab("Inspect"):
                 with gr.Row():
                     k = gr.Slider(1, 48, value=12, step=1, label="Examples to show", info=HELP["k"])
@@ -173,6 +202,38 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     hist = gr.Plot(label="Weight histogram (click a bar: its images on the Map tab)",
                                    elem_id="dw-hist")
                     mass = gr.Plot(label="Mass per class")
+                gr.Markdown("### Why this weight?\nClick any image on this tab, or type its index.")
+                with gr.Row():
+                    why_index = gr.Number(value=None, label="Image #", precision=0, minimum=0, elem_id="dw-why-index",
+                                          info=HELP["why_index"])
+                    why_k = gr.Slider(1, 24, value=6, step=1, label="Nearest neighbours shown", info=HELP["why_k"])
+                    why_btn = gr.Button("Explain", scale=0, min_width=140, elem_id="dw-why-btn")
+                why_text = gr.Markdown(elem_id="dw-why")
+                why_gallery = gr.Gallery(label="The image and its nearest neighbours (cosine similarity of the features)",
+                                         columns=7, height=230, elem_id="dw-why-neighbours", object_fit="contain")
+                with gr.Accordion("Modes: the directions of variety the weights even out", open=False):
+                    with gr.Row():
+                        n_modes = gr.Slider(1, 8, value=4, step=1, label="Modes with images", info=HELP["n_modes"])
+                        per_mode = gr.Slider(4, 12, value=8, step=1, label="Images per mode",
+                                             info="One row of images per mode.")
+                        modes_btn = gr.Button("Show modes", scale=0, min_width=160, elem_id="dw-modes-btn")
+                    modes_text = gr.Markdown(elem_id="dw-modes-text")
+                    modes_plot = gr.Plot(label="Share of the variety per mode", elem_id="dw-modes-plot")
+                    modes_gallery = gr.Gallery(label="Images furthest along each mode (one row per mode)", columns=8,
+                                               height=640, elem_id="dw-modes-gallery", object_fit="contain")
+                with gr.Accordion("Browse every image by weight", open=False):
+                    with gr.Row():
+                        order = gr.Radio(list(explain.ORDERS), value=explain.ORDERS[0], label="Order",
+                                         info="Sort every image by its weight.")
+                        browse_class = gr.Dropdown([explain.ALL_CLASSES], value=explain.ALL_CLASSES, label="Class",
+                                                   elem_id="dw-browse-class", info="Only the images of one class.")
+                        page = gr.Number(value=1, precision=0, minimum=1, label="Page", elem_id="dw-browse-page",
+                                         info=f"{explain.PER_PAGE} images a page; type a page and press Enter.")
+                        prev_btn = gr.Button("◀ Previous", scale=0, min_width=160)
+                        next_btn = gr.Button("Next ▶", scale=0, min_width=160, elem_id="dw-browse-next")
+                    browse_text = gr.Markdown(elem_id="dw-browse-text")
+                    browse_gallery = gr.Gallery(label="48 images per page", columns=8, height=640,
+                                                elem_id="dw-browse", object_fit="contain")
             with gr.Tab("Map"):
                 with gr.Row():
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
@@ -198,7 +259,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 export_btn = gr.Button("Export weights", variant="primary")
                 files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="dw-export-files")
                 snippet = gr.Code("# Press “Export weights” to write the files; the snippet that uses them appears here.",
-                                  label="PyTorch WeightedRandomSampler", language="python")
+                                  label="PyTorch sampler (DiversityWeightedSampler: one process or DDP)", language="python")
+            with gr.Tab("Learn") as learn_tab:
+                build_learn_tab(learn_tab)
             if extra_tabs:
                 with gr.Tab("Train"):
                     build_train_tab(state, wb)
@@ -211,6 +274,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         builtin.input(_builtin_fields, inputs=[builtin], outputs=[classes, per_class], **INTERNAL)
         inspect_io = dict(inputs=[state, k, batch], outputs=[top_gallery, bottom_gallery, hist, mass, stats])
         weights_io = dict(inputs=[state, gamma, steps, lr], outputs=[state, live, numbers])
+        explain_io = dict(outputs=[why_text, why_gallery, modes_text, modes_plot, modes_gallery], **INTERNAL)
+        browse_io = dict(outputs=[browse_gallery, page, browse_text])
+        browse_inputs = [state, order, browse_class, page]
         recolour_io = dict(inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
 
         # first the panels that show the old weights say so, then the job (gradio runs one trigger's
@@ -221,13 +287,18 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
             inputs=[state, source_kind, builtin, classes, per_class, seed, upload, folder, embedder, subfolders],
             outputs=[state, summary, notice], validator=limit.load, **GPU)
         (loading.success(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
+         .success(explain.class_choices, inputs=[state], outputs=[browse_class], **INTERNAL)
          .success(bind(compute_weights, wb=wb), **weights_io, **GPU, **INTERNAL)
          .success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
+         .success(explain.clear_explanations, **explain_io)
+         .success(bind(explain.browse_if_weighted, wb=wb), inputs=browse_inputs, **browse_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         load_stop.click(None, None, None, cancels=[loading], **INTERNAL)
         compute = compute_btn.click(h.stale_panels, **stale_io).then(
             bind(compute_weights, wb=wb), api_name="compute_weights", **weights_io, **GPU, validator=limit.weights)
         (compute.success(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
+         .success(explain.clear_explanations, **explain_io)
+         .success(bind(explain.browse_if_weighted, wb=wb), inputs=browse_inputs, **browse_io, **INTERNAL)
          .success(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
         sweeping = sweep_btn.click(bind(sweep, wb=wb), api_name="sweep_gamma",
                                    inputs=[state, gammas, steps, lr, gamma], outputs=[state, sweep_plot, sweep_table],
@@ -236,6 +307,10 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                         **INTERNAL)  # then the panels show the weights still in use again
          .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
          .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
+        schemes_btn.click(bind(compare_schemes, wb=wb), api_name="compare_schemes", inputs=[state, gamma, steps, lr],
+                          outputs=[schemes_table], validator=limit.weights, **GPU)
+        scheme_export_btn.click(bind(export_scheme, wb=wb), api_name="export_scheme", inputs=[state, scheme_pick],
+                                outputs=[scheme_files])
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
         draw_btn.click(bind(draw_map, wb=wb), api_name="umap",
@@ -248,13 +323,32 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         selection.change(bind(select_points_quietly, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
         export_btn.click(bind(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
                          outputs=[files, snippet])
+        suggest_btn.click(bind(explain.suggest, wb=wb), api_name="suggest_gamma",
+                          inputs=[state, min_ess, max_ratio, steps, lr], outputs=[state, gamma, suggest_plot, suggest_text],
+                          validator=limit.sweep, **GPU)
+        why_io = dict(inputs=[state, why_index, why_k], outputs=[why_text, why_gallery])
+        why_btn.click(bind(explain.why_weight, wb=wb), api_name="why_weight", **why_io)
+        why_index.submit(bind(explain.why_weight, wb=wb), **why_io, **INTERNAL)
+        for clickable in (top_gallery, bottom_gallery, browse_gallery, modes_gallery, why_gallery):
+            clickable.select(explain.why_on_select(wb), inputs=[state, why_k],
+                             outputs=[why_index, why_text, why_gallery], **INTERNAL)
+        modes_btn.click(bind(explain.show_modes, wb=wb), api_name="modes", inputs=[state, n_modes, per_mode],
+                        outputs=[modes_plot, modes_gallery, modes_text])
+        browse_btn_fn = bind(explain.browse, wb=wb)
+        page.submit(browse_btn_fn, inputs=browse_inputs, api_name="browse_weights", **browse_io)
+        order.change(browse_btn_fn, inputs=browse_inputs, **browse_io, **INTERNAL)
+        browse_class.change(browse_btn_fn, inputs=browse_inputs, **browse_io, **INTERNAL)
+        prev_btn.click(bind(explain.browse_step, delta=-1, wb=wb), inputs=browse_inputs, **browse_io, **INTERNAL)
+        next_btn.click(bind(explain.browse_step, delta=1, wb=wb), inputs=browse_inputs, **browse_io, **INTERNAL)
 
         # the page is served at once; the start set fills it in when ready (waiting costs no worker slot)
         (demo.load(bind(adopt_start, start=start), inputs=[state], outputs=[state, notice], concurrency_limit=None,
                    show_progress="hidden", **INTERNAL)
          .then(h.start_fields, inputs=[state], outputs=[summary, embedder], **INTERNAL)
          .then(bind(h.dataset_preview, wb=wb), inputs=[state], outputs=[preview], **INTERNAL)
-         .then(show_weights, inputs=[state], outputs=[live, numbers], **INTERNAL)
+         .then(bind(show_weights, wb=wb), inputs=[state], outputs=[live, numbers], **INTERNAL)
+         .then(explain.class_choices, inputs=[state], outputs=[browse_class], **INTERNAL)
+         .then(bind(explain.browse_if_weighted, wb=wb), inputs=browse_inputs, **browse_io, **INTERNAL)
          .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
          .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
     demo.start_set = start  # tests and benchmarks wait on it

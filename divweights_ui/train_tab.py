@@ -1,4 +1,5 @@
-"""The Train tab: baseline and diversity-weighted GANs as background runs, watched live.
+"""The Train tab: baseline, diversity-weighted and otherwise-weighted models (the paper's GAN or a
+flow-matching model) as background runs, watched live.
 
 Start: the workbench writes each run folder once (config.json, weights.npy) under
 <data_root>/runs/ and starts `python -m core train --run-dir DIR`, which executes it. This tab only
@@ -18,6 +19,7 @@ import numpy as np
 
 from core.devices import cuda_available
 from core.training import runs
+from core.diversity.schemes import SchemeConfig
 from core.training.config import PRESETS, TrainConfig
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
@@ -28,15 +30,23 @@ GPU = dict(concurrency_id="gpu", concurrency_limit=1)
 INTERNAL = dict(api_visibility="private")
 POLL_S = 2.0  # seconds between refreshes of the runs table, chart and grids
 MAX_PLOTTED = 8  # newest runs drawn in the chart and the grid gallery
-TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message", "time left"]
+TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message", "time left", "model"]
+MODEL_CHOICES = [("WGAN-GP (the paper's GAN)", "wgan-gp"), ("Flow matching (a U-Net, rectified flow)", "flow")]
+OTHER_SCHEMES = ("class-balanced", "inverse-density", "leverage")  # core.diversity.schemes, beyond uniform / DivW
+LOSS_PANELS = {"wgan-gp": (("wdist", "Wasserstein estimate (critic)"), ("loss_g", "Generator loss")),
+               "flow": (("loss", "Flow-matching loss"), ("loss_var", "Variance of the per-image loss"))}
 
 HELP = {
-    "models": ("Every model is the paper's WGAN-GP trained the same way; only how often each real image "
-               "is shown differs. The baseline shows all images equally often; a DivW run shows them "
+    "models": ("Every model is trained the same way (the model chosen on the right); only how often each real "
+               "image is shown differs. The baseline shows all images equally often; a DivW run shows them "
                "according to the diversity weights you computed (one run per γ)."),
-    "preset": "quick: a small CPU demo (minutes). paper: the paper's setting (batch 6,000, 6,000 steps; needs a GPU).",
+    "preset": "quick: a small CPU demo (minutes). paper: the paper's setting (GAN: batch 6,000, 6,000 steps; needs a GPU).",
+    "model": ("The model family. Diversity weights only change which images a batch holds, so they apply to "
+              "both: the paper's WGAN-GP, or a flow-matching model (steadier to train, sampled with a fixed-step ODE)."),
+    "schemes": ("Simple reweightings to compare diversity weights against, one run each: equal mass per class "
+                "(needs labels), more mass where the data is sparse (k nearest neighbours), or ridge leverage scores."),
     "device": "Where training runs. One run trains at a time; the others wait as 'queued'.",
-    "steps": "Generator steps (blank: the preset's).",
+    "steps": "Training steps: GAN generator steps or flow optimiser steps (blank: the preset's).",
     "batch": "Images per batch (blank: the preset's).",
 }
 
@@ -59,9 +69,9 @@ def sync_weights(session, known_keys: list[str] | None, selected: list[str] | No
     return gr.update(choices=choices, value=[k for k in selected or [] if k in keys]), keys
 
 
-def preset_defaults(preset: str) -> tuple[int, int]:
-    """(steps, batch size) of a preset: the numbers come from core.training.config, never a second copy."""
-    config = PRESETS[preset]
+def preset_defaults(preset: str, model: str = "wgan-gp") -> tuple[int, int]:
+    """(steps, batch size) of a model's preset: the numbers come from core.training.config, never a second copy."""
+    config = TrainConfig.preset(preset, model=model)
     return config.steps, config.batch_size
 
 
@@ -69,11 +79,13 @@ def device_choices() -> list[str]:
     return ["cuda", "cpu"] if cuda_available() else ["cpu"]
 
 
-def train_config(preset: str, device: str, steps, batch_size) -> TrainConfig:
-    """The Train tab's values -> TrainConfig: the preset with steps, batch size and device."""
+def train_config(preset: str, device: str, steps, batch_size, model: str = "wgan-gp") -> TrainConfig:
+    """The Train tab's values -> TrainConfig: the model's preset with steps, batch size and device."""
     if preset not in PRESETS:
         raise error(f"Unknown preset {preset!r}.")
-    overrides = {"device": device or "auto"}
+    if model not in {value for _, value in MODEL_CHOICES}:
+        raise error(f"Unknown model {model!r}.")
+    overrides = {"device": device or "auto", "model": model}
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         if value not in (None, ""):
             if int(value) < 1:
@@ -86,35 +98,55 @@ def train_config(preset: str, device: str, steps, batch_size) -> TrainConfig:
 
 
 def start_training(session, preset: str, device: str, steps, batch_size, include_baseline: bool,
-                   weight_keys: list[str] | None, *, wb: Workbench):
-    """Create a baseline run and one DivW run per chosen weights (each folder written once by the
-    workbench), then start each in the background; returns (message, runs table)."""
+                   weight_keys: list[str] | None, model: str = "wgan-gp", schemes: list[str] | None = None, *,
+                   wb: Workbench):
+    """Create a baseline run, one DivW run per chosen weights and one run per chosen other scheme (each
+    folder written once by the workbench), then start each in the background; returns (message, runs table)."""
     if session is None or session.ready is None:
         raise error("Load a dataset first (Dataset tab).")
-    weight_keys = list(weight_keys or [])
+    weight_keys, schemes = list(weight_keys or []), list(schemes or [])
     missing = [key for key in weight_keys if key not in session.weights]
     if missing:
         raise error(f"These weights are no longer in this session: {', '.join(missing)}. Refresh the list.")
-    if not include_baseline and not weight_keys:
-        raise error("Choose the baseline and/or at least one set of diversity weights.")
-    config = train_config(preset, device, steps, batch_size)
-    name = Path(str(session.spec.source)).name
-    models = [(None, "uniform", f"{name}-baseline")] if include_baseline else []
+    if not include_baseline and not weight_keys and not schemes:
+        raise error("Choose the baseline, at least one set of diversity weights, or another weighting.")
+    config = train_config(preset, device, steps, batch_size, model)
+    name = Path(str(session.spec.source)).name + ("-flow" if model == "flow" else "")
+    models = [(None, "uniform", f"{name}-baseline", "uniform")] if include_baseline else []
     for key in weight_keys:
         result = session.weights[key]
         models.append((result.p, f"gamma={result.config.gamma:g} ({session.embedder})",
-                       f"{name}-divw-g{result.config.gamma:g}"))
+                       f"{name}-divw-g{result.config.gamma:g}", "diversity"))
+    models += [scheme_model(session, scheme, name, wb) for scheme in schemes]
     started = []
-    for p, label, run_name in models:
+    for p, label, run_name, scheme in models:
         try:
             run_dir = wb.create_run(session.spec, p, config, label=label, preset=preset, name=run_name,
-                                    dataset=session.dataset)
+                                    dataset=session.dataset, scheme=scheme)
         except ValueError as exc:
             raise user_error(exc) from None
         wb.start_run(run_dir)
         started.append(run_dir.name)
     message = f"Started {len(started)} run(s): {', '.join(started)}. Runs train one at a time; the rest wait as queued."
+    for key in weight_keys:  # weights that would show the generator the same few images: say so now
+        health = wb.weight_health(session.weights[key].p, config.batch_size)
+        if not health.healthy:
+            message += f"\n\n⚠️ **γ = {session.weights[key].config.gamma:g}:** {health.message}"
     return message, runs_table(wb)
+
+
+def scheme_model(session, scheme: str, name: str, wb: Workbench) -> tuple:
+    """(p, label, run name, scheme) of a baseline weighting of the session's data (features, labels)."""
+    if scheme not in OTHER_SCHEMES:
+        raise error(f"Unknown weighting {scheme!r}.")
+    if scheme == "class-balanced" and session.dataset.labels is None:
+        raise error("Class-balanced weights need class labels, and this dataset has none.")
+    try:
+        result = wb.scheme_weights(session.features, session.dataset.labels, SchemeConfig(scheme), n=len(session.dataset))
+    except ValueError as exc:
+        raise user_error(exc) from None
+    label = result.label if scheme == "class-balanced" else f"{result.label} ({session.embedder})"
+    return result.p, label, f"{name}-{scheme}", scheme
 
 
 def runs_table(wb: Workbench) -> list[list]:
@@ -122,7 +154,7 @@ def runs_table(wb: Workbench) -> list[list]:
     for run in wb.list_runs():
         step = f"{run['step']}/{run['steps']}" if run["steps"] else str(run["step"])
         rows.append([run["run_id"], run["state"], step, run["weights"], run["preset"] or "", run["message"],
-                     _time_left(run["eta_s"])])
+                     _time_left(run["eta_s"]), run.get("model", "wgan-gp")])
     return rows
 
 
@@ -133,21 +165,26 @@ def _time_left(seconds: float | None) -> str:
 
 
 def loss_figure(wb: Workbench, run_ids: list[str]):
-    """Critic's Wasserstein estimate and generator loss per logged step, one colour per run."""
+    """Per logged step, one colour per run: the GAN's Wasserstein estimate and generator loss, a flow
+    model's loss and the variance of its per-image loss (panel titles name what the runs shown hold)."""
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     if not run_ids:
         return empty_figure("No training runs yet: tick what to train above and press Start training.", height=360)
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Wasserstein estimate (critic)", "Generator loss"))
+    models = {run_id: runs.read_json(wb.runs_root() / run_id / "config.json").get("train", {}).get("model", "wgan-gp")
+              for run_id in run_ids}
+    shown = [m for m in LOSS_PANELS if m in models.values()]
+    titles = [" · ".join(LOSS_PANELS[m][col][1] for m in shown) for col in (0, 1)]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for index, run_id in enumerate(run_ids):
         metrics = runs.read_metrics(wb.runs_root() / run_id)
         steps = [m["step"] for m in metrics]
         colour = qualitative.D3[index % len(qualitative.D3)]
-        for col, key in ((1, "wdist"), (2, "loss_g")):
-            figure.add_scatter(x=steps, y=[m[key] for m in metrics], name=run_id, legendgroup=run_id,
+        for col, (key, _) in enumerate(LOSS_PANELS[models[run_id]], start=1):
+            figure.add_scatter(x=steps, y=[m.get(key) for m in metrics], name=run_id, legendgroup=run_id,
                                showlegend=col == 1, line={"color": colour}, row=1, col=col)
-    figure.update_xaxes(title_text="generator step")
+    figure.update_xaxes(title_text="training step")
     figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return figure
 
@@ -244,9 +281,9 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
     bind = functools.partial
     devices = device_choices()
     steps_default, batch_default = preset_defaults("quick")
-    gr.Markdown("Train the paper's GAN on your dataset: a **baseline** (every image equally often) and "
-                "**DivW** runs (images drawn by their diversity weights). Runs continue in the background "
-                "even if you close this page.")
+    gr.Markdown("Train a model on your dataset: a **baseline** (every image equally often), **DivW** runs "
+                "(images drawn by their diversity weights) and, to compare, other weightings. Runs continue in "
+                "the background even if you close this page.")
     with gr.Row():
         with gr.Column(scale=2):
             include_baseline = gr.Checkbox(value=True, label="Baseline (uniform weights)", info=HELP["models"])
@@ -254,7 +291,10 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
             weight_keys = gr.CheckboxGroup(initial, label="DivW runs: diversity weights of this session (one run each)",
                                            elem_id="dw-train-weights")
             known_keys = gr.State([key for _, key in initial])
+            schemes = gr.CheckboxGroup(list(OTHER_SCHEMES), label="Other weightings to compare (one run each)",
+                                       info=HELP["schemes"], elem_id="dw-train-schemes")
         with gr.Column(scale=2):
+            model = gr.Radio(MODEL_CHOICES, value="wgan-gp", label="Model", info=HELP["model"], elem_id="dw-train-model")
             with gr.Row():
                 preset = gr.Radio(list(PRESETS), value="quick", label="Preset", info=HELP["preset"])
                 device = gr.Radio(devices, value=devices[0], label="Device", info=HELP["device"])
@@ -284,7 +324,8 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
     listing = dict(inputs=[run_picker], outputs=[table, chart, grids, run_picker])
     list_fn = bind(list_runs, wb=wb)
     (start_btn.click(bind(start_training, wb=wb), api_name="start_training",
-                     inputs=[session_state, preset, device, steps, batch_size, include_baseline, weight_keys],
+                     inputs=[session_state, preset, device, steps, batch_size, include_baseline, weight_keys, model,
+                             schemes],
                      outputs=[message, table], **GPU)
      .success(list_fn, **listing, **INTERNAL))
     refresh_btn.click(list_fn, api_name="list_runs", **listing)
@@ -304,4 +345,5 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
                        outputs=[message])
      .success(lambda: (gr.update(visible=False), False), outputs=[confirm_row, confirm], **INTERNAL)
      .success(list_fn, **listing, **INTERNAL))
-    preset.change(lambda name: preset_defaults(name), inputs=[preset], outputs=[steps, batch_size], **INTERNAL)
+    for changed in (preset, model):
+        changed.change(preset_defaults, inputs=[preset, model], outputs=[steps, batch_size], **INTERNAL)

@@ -17,6 +17,7 @@ from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import error, parse_gammas, require_features, weights_key
+from divweights_ui.explain_handlers import health_note
 from divweights_ui.session import Session
 from divweights_ui.streaming import Throttle, stream, user_error
 
@@ -45,11 +46,12 @@ def weights_numbers(gamma: float, vs_uniform: float, numbers: dict, n: int, stat
             f"of {n:,} · {status}")
 
 
-def _finished(result) -> tuple:
+def _finished(result, wb: Workbench | None = None) -> tuple:
     numbers = weights_inspect.weight_summary(result.p) | {"vs": result.vs_final}
     status = "stopped early" if result.stopped else "done"
+    health = "" if wb is None else health_note(wb, result.p)  # ESS < 10% or crowded batches: say so
     return (figures.progress_figure(result.history, result.vs_uniform, result.config.steps),
-            weights_numbers(result.config.gamma, result.vs_uniform, numbers, len(result.p), status))
+            weights_numbers(result.config.gamma, result.vs_uniform, numbers, len(result.p), status) + health)
 
 
 def compute_weights(session: Session, gamma, steps, lr, *, wb: Workbench):
@@ -59,7 +61,7 @@ def compute_weights(session: Session, gamma, steps, lr, *, wb: Workbench):
     key = weights_key(config.gamma, config.steps, config.lr)
     if key in session.weights:
         session.current_key = key
-        yield (session, *_finished(session.weights[key]))
+        yield (session, *_finished(session.weights[key], wb))
         return
     history, throttle = [], Throttle()
     session.running = {"what": "weights", "gamma": config.gamma, "step": 0, "steps": config.steps}
@@ -79,7 +81,7 @@ def compute_weights(session: Session, gamma, steps, lr, *, wb: Workbench):
     if not result.stopped:
         session.weights[key] = result
         session.current_key = key
-    yield (session, *_finished(result))
+    yield (session, *_finished(result, wb))
 
 
 def stopped(session: Session):
@@ -94,12 +96,12 @@ def stopped(session: Session):
     return (where, gr.skip()) if job["what"] == "weights" else (gr.skip(), where)
 
 
-def show_weights(session: Session):
+def show_weights(session: Session, *, wb: Workbench | None = None):
     """(live chart, numbers) of the weights currently chosen, for page load."""
     result = session.current
     if result is None:
         return figures.empty_figure("Press “Compute weights” to start."), "No weights computed yet."
-    return _finished(result)
+    return _finished(result, wb)
 
 
 def sweep(session: Session, gammas_text: str, steps, lr, chosen_gamma, *, wb: Workbench):
@@ -177,3 +179,61 @@ def sweep_table(results: dict, summaries: dict, gammas: list[float]) -> str:
     table.append(f"\nUniform VS: {results[gammas[0]].vs_uniform:.3f}. Every γ here is now cached: "
                  "set it on the slider and press Compute to use it at once.")
     return "\n".join(table)
+
+
+SCHEME_TITLES = {"uniform": "uniform (baseline)", "diversity": "diversity weights", "class-balanced": "class-balanced",
+                 "inverse-density": "inverse density (kNN)", "leverage": "ridge leverage"}
+
+
+def compare_schemes(session: Session, gamma, steps, lr, *, wb: Workbench) -> str:
+    """Every weighting scheme on the session's dataset side by side (Markdown): VS, entropy, ESS, the
+    largest weight and the mass per class; diversity weights at the slider's γ (cached when computed)."""
+    from core.diversity.schemes import SCHEMES, SchemeConfig
+
+    features = require_features(session)
+    config = weights_config(gamma, steps, lr)
+    labels = session.dataset.labels
+    try:
+        rows = wb.compare_schemes(features, labels, [SchemeConfig(s, gamma=config.gamma) for s in SCHEMES], config)
+    except ValueError as exc:
+        raise user_error(exc) from None
+    return schemes_table(rows, session, len(features))
+
+
+def schemes_table(rows: list[dict], session: Session, n: int) -> str:
+    """Markdown table of `Workbench.compare_schemes` rows (class names from the dataset)."""
+    has_mass = any("class_mass" in row for row in rows)
+    head = "| weighting | VS | entropy (nats) | ESS | largest weight |" + (" mass per class |" if has_mass else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in rows:
+        gamma = f" (γ = {row['label'].split('=')[1]})" if row["scheme"] == "diversity" else ""
+        line = (f"| {SCHEME_TITLES.get(row['scheme'], row['scheme'])}{gamma} | {row['vs']:.3f} | {row['entropy']:.3f} | "
+                f"{row['ess']:,.0f} of {n:,} | {row['max_relative']:.2f}× uniform |")
+        lines.append(line + (f" {_mass_text(session.dataset, row['class_mass'])} |" if has_mass else ""))
+    note = ("\n\nEvery row is a probability vector over the same images; the Train tab trains any of them "
+            "beside the baseline and DivW runs.")
+    if not has_mass:
+        note = "\n\nClass-balanced weights need class labels: this dataset has none, so that row is left out." + note
+    return "\n".join(lines) + note
+
+
+def export_scheme(session: Session, scheme: str, *, wb: Workbench) -> list[str]:
+    """CSV, .npy and JSON of one baseline weighting of the session's data (the same files as the Export tab's)."""
+    from core.diversity.schemes import SCHEMES, SchemeConfig
+
+    features = require_features(session)
+    if scheme not in SCHEMES or scheme == "diversity":
+        raise error("Choose a weighting to export (diversity weights: the Export tab).")
+    try:
+        result = wb.scheme_weights(features, session.dataset.labels, SchemeConfig(scheme), n=len(features))
+        files = wb.export_scheme(session.dataset, session.embedder, result, features)
+    except ValueError as exc:
+        raise user_error(exc) from None
+    return [str(files.csv), str(files.npy), str(files.json)]
+
+
+def _mass_text(dataset, class_mass: dict) -> str:
+    from core.data.dataset import class_names_of
+
+    names = class_names_of(dataset, list(class_mass))
+    return " · ".join(f"{name}: {mass:.0%}" for name, mass in zip(names, class_mass.values()))

@@ -51,7 +51,7 @@ def test_every_api_name_answers(served):
 
     files, snippet = client.predict(64, api_name="/export_weights")
     p = np.load(files[1], allow_pickle=False)
-    assert p.shape == (50,) and p.sum() == pytest.approx(1.0) and "WeightedRandomSampler" in snippet
+    assert p.shape == (50,) and p.sum() == pytest.approx(1.0) and "DiversityWeightedSampler(" in snippet and "set_epoch" in snippet
 
 
 def test_bad_input_comes_back_as_a_sentence(served):

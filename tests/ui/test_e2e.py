@@ -282,5 +282,5 @@ def test_uploads_in_the_browser_refuse_bad_archives_and_export(page, tmp_path):
     page.locator("#dw-export-files").get_by_text(".csv").wait_for()
     files = page.locator("#dw-export-files").inner_text()
     assert ".npy" in files and ".json" in files, files
-    assert "WeightedRandomSampler" in page.locator(".cm-content").first.inner_text()
+    assert "DiversityWeightedSampler(" in page.locator(".cm-content").first.inner_text()
     _shot(page, "9-export")

@@ -10,7 +10,10 @@ from divweights_ui import handlers as h
 from divweights_ui.layout import build_demo
 from divweights_ui.serving import check_exposure, launch_kwargs
 
-REQUIRED_APIS = {"load_dataset", "compute_weights", "sweep_gamma", "top_bottom", "umap", "export_weights"}
+REQUIRED_APIS = {"load_dataset", "compute_weights", "sweep_gamma", "top_bottom", "umap", "export_weights",
+                 "suggest_gamma", "why_weight", "modes", "browse_weights",  # explaining weights, choosing γ
+                 "learn_example", "learn_example_run", "learn_mixture",  # the Learn tab
+                 "compare_schemes", "export_scheme"}  # other weighting schemes, side by side (Weights tab)
 
 
 @pytest.fixture(scope="module")

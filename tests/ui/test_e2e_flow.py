@@ -1,0 +1,66 @@
+"""The Train tab in headless Chromium starts a flow-matching run (and a class-balanced one beside the
+baseline): the runs table names the model and the scheme, the loss chart and the sample grids fill in."""
+
+import pytest
+
+from core.training.config import TrainConfig
+from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+
+TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    root = tmp_path_factory.mktemp("data")
+    with launched_studio(root, per_class=30, steps=5, extra_tabs=True) as demo, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(demo.local_url)
+        yield page
+        browser.close()
+
+
+def _number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_the_train_tab_starts_a_flow_run(page):
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#dw-train-model label").filter(has_text="Flow matching").click()
+    flow_steps = TrainConfig.preset("quick", model="flow").steps  # the model's own preset fills the fields first
+    page.wait_for_function(f"() => document.querySelector('#dw-train-steps input').value == '{flow_steps}'")
+    page.locator("#dw-train-schemes label").filter(has_text="class-balanced").click()
+    _number(page, "dw-train-steps", 4)
+    _number(page, "dw-train-batch", 16)
+    page.locator("#dw-train-start").click()
+    page.locator("#dw-train-message").get_by_text("Started 2 run(s)").wait_for()
+    page.wait_for_function("() => (document.querySelector('#dw-runs').innerText"
+                           ".match(/finished 4 steps/g) || []).length == 2", timeout=180_000)
+    table = page.locator("#dw-runs").inner_text()
+    assert table.count("flow") >= 2 and "class-balanced" in table and "uniform" in table, table
+    page.wait_for_function("() => { const gd = document.querySelector('#dw-losses .js-plotly-plot');"
+                           " return gd && gd.data && gd.data.length == 4 && gd.data.every(t => t.x.length > 0); }")
+    page.locator("#dw-train-grids img").nth(1).wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "e2e-train-flow.png"), full_page=True)
+
+
+def test_the_weights_tab_shows_every_scheme_side_by_side(page):
+    page.get_by_role("tab", name="Weights").click()
+    page.get_by_text("Other weightings side by side").click()
+    page.locator("#dw-schemes-compare").click()
+    page.locator("#dw-schemes-table").get_by_text("ridge leverage").wait_for(timeout=120_000)
+    table = page.locator("#dw-schemes-table").inner_text()
+    for name in ("uniform (baseline)", "diversity weights", "class-balanced", "inverse density (kNN)"):
+        assert name in table, table
+    assert "mass per class" in table and "× uniform" in table
+    page.locator("#dw-schemes-table").screenshot(path=str(ARTIFACTS / "e2e-weights-schemes.png"))
