@@ -150,10 +150,24 @@ def gpu_step(steps: int) -> tuple[float, float] | None:
     return 1e3 * statistics.median(np.diff(stamps)), 1e3 * (time.perf_counter() - start) / 5
 
 
-def projection(step_ms: float, eigh_ms: float, args, n: int = 10**8, d: int = 768) -> list[tuple]:
-    """Projected ms per step at n rows on W GPUs from the single-GPU step at 10⁶ rows."""
+def cpu_eigh_ms(d: int = 768) -> float:
+    """ms of one d×d float32 eigh on one core of this machine (what every rank repeats per step)."""
+    from threadpoolctl import threadpool_limits
+
+    G = np.cov(np.random.default_rng(0).random((4 * d, d), dtype=np.float32), rowvar=False).astype(np.float32)
+    with threadpool_limits(1):
+        np.linalg.eigh(G)
+        started = time.perf_counter()
+        for _ in range(3):
+            np.linalg.eigh(G)
+    return 1e3 * (time.perf_counter() - started) / 3
+
+
+def projection(step_ms: float, eigh_ms: float, args, n: int = 10**8, d: int = 768,
+               rows_measured: int = 10**6) -> list[tuple]:
+    """Projected ms per step at n rows on W ranks from one rank's measured step over rows_measured rows."""
     gram_bytes = 4 * d * d  # k = 1, r = d, float32
-    rows_ms = (step_ms - eigh_ms) / 1e6  # the part that scales with rows, per row
+    rows_ms = (step_ms - eigh_ms) / rows_measured  # the part that scales with rows, per row
     out = []
     for gpus, bandwidth in ((8, args.nvlink_gbs), (64, args.network_gbs)):
         ring = 2 * (gpus - 1) / gpus * gram_bytes / (bandwidth * 1e9) * 1e3
@@ -181,20 +195,33 @@ def main() -> None:
           f"{'RSS 1p GB':>9} {'RSS/rank GB':>11} {'arrays/rank GB':>14}")
     for n, d in sizes:
         one, two = one_process(n, d, steps), sharded(n, d, steps)
+        last = (n, d, two["ms"])
         print(f"{n:>9,} {d:>4} {one['r']:>4} | {one['ms']:>9.1f} {two['ms']:>9.1f} {two['ms'] / one['ms']:>6.2f} | "
               f"{one['rss']:>9.2f} {two['rss']:>11.2f} {two['arrays']:>14.3f}", flush=True)
     measured = gpu_step(steps)
     step_ms, eigh_ms = measured if measured else (args.gpu_step_ms, args.eigh_ms)
     if step_ms is None:
-        print("\nno CUDA GPU here: pass --gpu-step-ms (and --eigh-ms) measured on one to print the projection")
+        # no GPU figures: project ranks like this machine's (one core each) from the measured sharded step
+        n, d, rank_ms = last
+        eigh = cpu_eigh_ms(d)
+        print(f"\nno CUDA GPU here (pass --gpu-step-ms / --eigh-ms measured on one for a GPU projection).\n"
+              f"projection, n = 10⁸, d = r = {d}, float32, k = 1, for ranks of this machine's speed (one core each):"
+              f" measured {rank_ms:.0f} ms a step for {n // 2:,} rows a rank, eigh {eigh:.0f} ms on one core")
+        print("assumes: rows-work scales as n / ranks; every rank repeats the eigh; ring all-reduce of the "
+              f"{d}² Gram at the bandwidths below; three tiny all-reduces latency-bound")
+        _print_projection(projection(rank_ms, eigh, args, d=d, rows_measured=n // 2))
         return
     source = "measured on this GPU" if measured else "given with --gpu-step-ms / --eigh-ms"
     print(f"\nprojection, n = 10⁸, d = r = 768, float32, k = 1: single-GPU step at 10⁶ rows {step_ms:.1f} ms, "
           f"eigh {eigh_ms if eigh_ms is not None else 0:.1f} ms ({source})")
     print("assumes: rows-work scales as n / GPUs, same GPU type; every rank repeats the eigh; "
           "ring all-reduce of the 768² Gram; three tiny all-reduces latency-bound")
-    print(f"{'GPUs':>5} {'GB/s':>6} {'rows ms':>8} {'eigh ms':>8} {'comm ms':>8} {'step ms':>8} {'100 steps s':>11}")
-    for row in projection(step_ms, eigh_ms or 0.0, args):
+    _print_projection(projection(step_ms, eigh_ms or 0.0, args))
+
+
+def _print_projection(rows: list[tuple]) -> None:
+    print(f"{'ranks':>5} {'GB/s':>6} {'rows ms':>8} {'eigh ms':>8} {'comm ms':>8} {'step ms':>8} {'100 steps s':>11}")
+    for row in rows:
         print(f"{row[0]:>5} {row[1]:>6.0f} {row[2]:>8.1f} {row[3]:>8.1f} {row[4]:>8.2f} {row[5]:>8.1f} {row[6]:>11.1f}")
 
 
