@@ -1,8 +1,6 @@
 """The studio's handlers for the flow model and the other weighting schemes, called directly: the Train
 tab starts flow and class-balanced runs, the Weights tab lists every scheme side by side."""
 
-import time
-
 import gradio as gr
 import numpy as np
 import pytest
@@ -10,31 +8,11 @@ import pytest
 from core.diversity.schemes import class_balanced_weights
 from core.training import runs
 from core.workbench import Workbench
-from divweights_ui import handlers as h
 from divweights_ui import train_tab as t
 from divweights_ui import weights_handlers as w
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # training subprocesses on 2 shared cores
-
-
-@pytest.fixture
-def session(data_root):
-    session = h.initial_session(Workbench(data_root), h.StartupChoice("digits", (0, 1), 20, steps=8))
-    assert session.weights
-    return session
-
-
-def wait_until_settled(data_root, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [r["state"] for r in runs.list_runs(data_root)]
-        if states and not set(states) & set(runs.ACTIVE_STATES):
-            return states
-        time.sleep(0.2)
-    raise AssertionError(f"runs still active: {runs.list_runs(data_root)}")
+from tests.ui.test_train_tab import one_thread, session, wait_until_settled  # noqa: F401  (shared fixtures)
 
 
 def test_train_tab_starts_flow_runs_of_the_baseline_and_a_scheme(session, data_root):

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from core.cli import main
@@ -16,25 +15,11 @@ from core.training import runs
 from core.training.checkpoints import load_generator
 from core.training.flow import FlowSampler
 from tests.core.training.test_runs import assert_same, networks, wait_for
+from tests.core.training.test_runs import in_runs_folder, one_thread  # noqa: F401  (autouse fixtures)
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ["--model", "flow", "--preset", "quick", "--batch-size", "16", "--device", "cpu", "--log-every", "2",
         "--sample-every", "4", "--checkpoint-every", "2"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def in_runs_folder(data_root, monkeypatch):
-    (data_root / "runs").mkdir()
-    monkeypatch.chdir(data_root / "runs")
 
 
 def train_cli(run_id, *args, steps=4):
