@@ -185,10 +185,13 @@ def suggest(session: Session, min_ess_percent, max_ratio, steps, lr, *, wb: Work
     yield session, found.gamma, figure, text
 
 
+WHY_HINT = "*Click an image on this tab (or type its number and press **Explain**) to see why it got its weight.*"
+
+
 def clear_explanations():
     """New data or weights: the why and modes panels are emptied rather than left describing old weights
     -> (why text, why gallery, modes text, modes figure, modes gallery)."""
-    return "", [], "", figures.empty_figure("Press “Show modes” for the current weights."), []
+    return WHY_HINT, [], "", figures.empty_figure("Press “Show modes” for the current weights."), []
 
 
 def browse_if_weighted(session: Session, order: str, class_choice: str | None, page, *, wb: Workbench):

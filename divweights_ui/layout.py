@@ -208,7 +208,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                                           info=HELP["why_index"])
                     why_k = gr.Slider(1, 24, value=6, step=1, label="Nearest neighbours shown", info=HELP["why_k"])
                     why_btn = gr.Button("Explain", scale=0, min_width=140, elem_id="dw-why-btn")
-                why_text = gr.Markdown(elem_id="dw-why")
+                why_text = gr.Markdown(explain.WHY_HINT, elem_id="dw-why")
                 why_gallery = gr.Gallery(label="The image and its nearest neighbours (cosine similarity of the features)",
                                          columns=7, height=230, elem_id="dw-why-neighbours", object_fit="contain")
                 with gr.Accordion("Modes: the directions of variety the weights even out", open=False):
