@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.diversity.vendi import check_probabilities, normalise_rows
-from core.diversity.weights import reduce_rank
+from core.diversity.weights import reduce_rank, vs_and_log_gradient
 
 NEIGHBOUR_BLOCK = 512  # query rows per product: 512 × n float32 similarities (120 MB at n = 60,000)
 
@@ -41,13 +41,10 @@ def reduced_features(features) -> np.ndarray:
 
 
 def log_vs_gradient(F: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray]:
-    """S = log VS and ∂S/∂p (n,) for reduced features F (n, r), from one r×r eigendecomposition."""
-    lam, U = np.linalg.eigh((F * p[:, None]).T @ F)  # M = Fᵀ diag(p) F
-    positive = lam > F.shape[0] * np.finfo(np.float64).eps * lam.max()  # round-off directions skipped
-    log_lam = np.log(np.where(positive, lam, 1.0))
-    S = float(-(np.where(positive, lam * log_lam, 0.0)).sum())
-    coef = np.where(positive, -log_lam - 1.0, 0.0)  # f'(λ) for f = −λ log λ
-    return S, ((F @ U) ** 2) @ coef
+    """S = log VS and ∂S/∂p (n,) for reduced features F (n, r): the engine's own gradient (one r×r
+    eigendecomposition, core.diversity.weights.vs_and_log_gradient)."""
+    vs, grad = vs_and_log_gradient(F, p[None, :].astype(F.dtype), np.empty_like(F))
+    return float(np.log(vs[0])), grad[0]
 
 
 def contributions(features, p=None, reduced: np.ndarray | None = None) -> Contributions:
@@ -62,10 +59,12 @@ def contributions(features, p=None, reduced: np.ndarray | None = None) -> Contri
     return Contributions(vs, vs * relative, relative)
 
 
-def nearest_neighbours(features, k: int = 5, queries=None, block: int = NEIGHBOUR_BLOCK) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(features, k: int = 5, queries=None, block: int = NEIGHBOUR_BLOCK,
+                       dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """The k most cosine-similar other examples of each query: (indices (m, k), similarities (m, k)),
-    most similar first. queries: example indices (default: every example)."""
-    X = normalise_rows(features).astype(np.float32)  # (n, d) rows unit length
+    most similar first. queries: example indices (default: every example); dtype of the products
+    (float32: half the memory and time; float64 where distances must be exact)."""
+    X = normalise_rows(features).astype(dtype)  # (n, d) rows unit length
     n = X.shape[0]
     queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64).reshape(-1)
     if queries.size and (queries.min() < 0 or queries.max() >= n):

@@ -214,11 +214,13 @@ class Stepper:
         engine._check_config(config)
         self.config = config
         self.F = engine._prepare(features, config.dtype, "cpu")  # (n, r) numpy, the CPU loop
-        self.w = np.zeros((1, self.F.shape[0]), dtype=self.F.dtype)
-        self.adam, self.lr, self.step_count = engine._Adam(self.w), config.lr, 0
-        self.gammas = np.array([config.gamma], dtype=self.F.dtype)
-        self.scratch = np.empty_like(self.F)
+        self.w = engine.initial_log_weights(self.F, 1)
+        self._steps = engine.algorithm_steps(self.F, self.w, [config.gamma], config)
         self.history: list[dict] = []
+
+    @property
+    def step_count(self) -> int:
+        return len(self.history)
 
     @property
     def done(self) -> bool:
@@ -234,12 +236,7 @@ class Stepper:
         for _ in range(count):
             if self.done:
                 break
-            vs, ent, p, grad = engine._loss_and_grad(self.F, self.w, self.gammas, self.scratch)
-            self.adam.step(self.w, grad, self.lr)
-            self.step_count += 1
-            self.history.append(engine._history_rows(self.step_count, vs, ent, p, self.lr)[0])
-            if self.step_count % self.config.lr_step == 0:
-                self.lr *= self.config.lr_decay  # torch StepLR, as in the engine
+            self.history.append(next(self._steps)[0])
         return self.history[-1] if self.history else None
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.diversity.contribution import nearest_neighbours
 from core.diversity.inspect import class_mass, effective_sample_size, entropy
 from core.diversity.vendi import check_probabilities, normalise_rows, vendi_score
 
@@ -79,21 +80,15 @@ def class_balanced_weights(labels) -> np.ndarray:
 def knn_distances(features, k: int = 10, block_size: int = 2048) -> np.ndarray:
     """(n, k) Euclidean distances of each L2-normalised row to its k nearest other rows, ascending.
 
-    Blocked: at most (block_size, n) distances exist at once. Exact duplicates are at distance 0
-    (they are neighbours like any other row); a row is never its own neighbour.
+    The blocked neighbour search of the Inspect tab (core.diversity.contribution.nearest_neighbours)
+    in float64: unit rows have |a − b|² = 2 − 2 a·b. Exact duplicates are at distance 0 (they are
+    neighbours like any other row); a row is never its own neighbour.
     """
-    X = normalise_rows(features)  # (n, d)
-    n = len(X)
+    n = len(features)
     if not 1 <= k < n:
         raise ValueError(f"k must lie in [1, n - 1] = [1, {n - 1}]; got {k}")
-    out = np.empty((n, k))
-    for start in range(0, n, block_size):
-        block = X[start : start + block_size]  # (b, d)
-        squared = np.maximum(2.0 - 2.0 * (block @ X.T), 0.0)  # unit rows: |a - b|² = 2 - 2 a·b
-        squared[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not its own neighbour
-        nearest = np.partition(squared, k - 1, axis=1)[:, :k]
-        out[start : start + len(block)] = np.sqrt(np.sort(nearest, axis=1))
-    return out
+    _, similarities = nearest_neighbours(features, k, block=block_size, dtype=np.float64)
+    return np.sqrt(np.maximum(2.0 - 2.0 * similarities, 0.0))
 
 
 def inverse_density_weights(features, k: int = 10, block_size: int = 2048) -> np.ndarray:

@@ -138,15 +138,11 @@ def _softmax_rows(w, rows=LOCAL_ROWS):
     return e / rows.sum(e.sum(1))[:, None]
 
 
-def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
-    """Exact loss terms and ∂L/∂w for a batch of log-weights.
-
-    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array; rows: how sums over items are
-    completed (LOCAL_ROWS, or all-reduces when the rows are sharded). Returns vs (k,), entropy (k,),
-    ess (k,), grad (k, n).
-    """
+def vs_and_log_gradient(F, p, scratch, rows=LOCAL_ROWS):
+    """VS (k,) and ∂ log VS / ∂p (k, n) for probability vectors p (k, n) over reduced features F (n, r):
+    one r×r eigendecomposition each. scratch: an (n, r) work array; rows: how sums over items are
+    completed (LOCAL_ROWS, or all-reduces when the rows are sharded)."""
     xp = _xp(F)
-    p = _softmax_rows(w, rows)  # (k, n)
     grams = rows.sum(xp.stack([_weighted_gram(F, p_k, scratch) for p_k in p]))  # (k, r, r)
     lam, U = xp.linalg.eigh(grams)  # (k, r), (k, r, r)
     positive = lam > 0  # zero / round-off negative eigenvalues are skipped, as in the reference
@@ -154,6 +150,18 @@ def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
     vs = xp.exp(-xp.where(positive, lam * log_lam, xp.zeros_like(lam)).sum(1))
     coef = xp.where(positive, -log_lam - 1.0, xp.zeros_like(lam))  # (k, r) = f'(λ), f = −λ log λ
     dS_dp = xp.stack([_squared_product(F, U_k, scratch) @ c_k for U_k, c_k in zip(U, coef)])  # (k, n)
+    return vs, dS_dp
+
+
+def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
+    """Exact loss terms and ∂L/∂w for a batch of log-weights.
+
+    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array; rows: as for vs_and_log_gradient.
+    Returns vs (k,), entropy (k,), ess (k,), grad (k, n).
+    """
+    xp = _xp(F)
+    p = _softmax_rows(w, rows)  # (k, n)
+    vs, dS_dp = vs_and_log_gradient(F, p, scratch, rows)
     log_p = xp.log(p)
     g = gammas[:, None]
     dL_dp = -(g * vs[:, None] * dS_dp + (1.0 - g) * (-log_p - 1.0))
@@ -188,25 +196,40 @@ class _Adam:
         w -= (lr / (1.0 - b1**self.t)) * self.m / denom
 
 
-def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=None, rows=LOCAL_ROWS):
-    """Run Algorithm 1 for several γ at once (Adam is element-wise, so rows stay independent).
-    F may be one rank's rows of a sharded set: `rows` completes the sums and agrees on stopping."""
+def algorithm_steps(F, w, gammas, config: WeightsConfig, rows=LOCAL_ROWS):
+    """Algorithm 1 one step at a time: updates the log-weights w (k, n) in place and yields each step's
+    history rows (one per γ of gammas (k,), values before that step's update). The engine's loop and
+    the Learn tab's live stepper both run this."""
     xp = _xp(F)
-    k, n = len(gammas), F.shape[0]
-    w = np.zeros((k, n), dtype=F.dtype) if xp is np else F.new_zeros(k, n)
     gam = np.asarray(gammas, dtype=F.dtype) if xp is np else F.new_tensor(gammas)
     adam, lr = _Adam(w), config.lr
     scratch = xp.empty_like(F)  # reused by every product of the loop
-    histories, stopped = [[] for _ in range(k)], False
     for step in range(1, config.steps + 1):
-        if rows.any(should_stop is not None and should_stop()):  # sharded: every rank stops at the same step
-            stopped = True
-            break
         vs, entropy, ess, grad = _loss_and_grad(F, w, gam, scratch, rows)
         adam.step(w, grad, lr)
         step_rows = _history_rows(step, vs, entropy, ess, lr)
         if step % config.lr_step == 0:
             lr *= config.lr_decay  # torch StepLR, same float products
+        yield step_rows
+
+
+def initial_log_weights(F, k: int):
+    """w = 0 (k, n) where F is (numpy or a tensor on F's device): uniform p, Algorithm 1's start."""
+    return np.zeros((k, F.shape[0]), dtype=F.dtype) if _xp(F) is np else F.new_zeros(k, F.shape[0])
+
+
+def _optimise_batch(F, gammas, config: WeightsConfig, on_step=None, should_stop=None, rows=LOCAL_ROWS):
+    """Run Algorithm 1 for several γ at once (Adam is element-wise, so rows stay independent).
+    F may be one rank's rows of a sharded set: `rows` completes the sums and agrees on stopping."""
+    k = len(gammas)
+    w = initial_log_weights(F, k)
+    steps = algorithm_steps(F, w, gammas, config, rows)
+    histories, stopped = [[] for _ in range(k)], False
+    for step in range(1, config.steps + 1):
+        if rows.any(should_stop is not None and should_stop()):  # sharded: every rank stops at the same step
+            stopped = True
+            break
+        step_rows = next(steps)
         for history, row in zip(histories, step_rows):
             history.append(row)
         if on_step is not None:
