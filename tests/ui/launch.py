@@ -1,6 +1,8 @@
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from divweights_ui import handlers as h
 from divweights_ui.layout import build_demo
 from divweights_ui.serving import launch_kwargs
@@ -9,6 +11,29 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium (tools/install_chromiu
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots (gitignored)
+# the pytestmark of every browser test module
+BROWSER_TEST = [pytest.mark.slow,
+                pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed")]
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (the test skips without playwright)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser, url: str, timeout_ms: int = 60_000, height: int = 1000, **options):
+    """A 1400-px-wide page of `url` whose waits time out after timeout_ms."""
+    page = browser.new_page(viewport={"width": 1400, "height": height}, **options)
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    return page
 
 
 @contextlib.contextmanager

@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
 
 TIMEOUT_MS = 60_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +29,8 @@ def url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(url):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url)
-        yield page
-        browser.close()
+    with chromium() as browser:
+        yield open_page(browser, url, TIMEOUT_MS)
 
 
 def _shot(page, name: str) -> None:

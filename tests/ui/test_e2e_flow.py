@@ -4,27 +4,18 @@ baseline): the runs table names the model and the scheme, the loss chart and the
 import pytest
 
 from core.training.config import TrainConfig
-from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
 
 TIMEOUT_MS = 60_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
     root = tmp_path_factory.mktemp("data")
-    with launched_studio(root, per_class=30, steps=5, extra_tabs=True) as demo, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(demo.local_url)
-        yield page
-        browser.close()
+    with launched_studio(root, per_class=30, steps=5, extra_tabs=True) as demo, chromium() as browser:
+        yield open_page(browser, demo.local_url, TIMEOUT_MS)
 
 
 def _number(page, elem_id: str, value) -> None:

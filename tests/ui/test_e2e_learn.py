@@ -5,27 +5,17 @@ import re
 
 import pytest
 
-from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 MASS = "#dw-learn-mass"
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with launched_studio(tmp_path_factory.mktemp("data"), per_class=20, steps=5) as demo, \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(90_000)
-        page.goto(demo.local_url)
-        yield page
-        browser.close()
+    with launched_studio(tmp_path_factory.mktemp("data"), per_class=20, steps=5) as demo, chromium() as browser:
+        yield open_page(browser, demo.local_url, 90_000)
 
 
 def _set_gamma(page, value: str) -> None:

@@ -4,28 +4,19 @@ stopped, and the notices stay readable in dark mode."""
 
 import pytest
 
-from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture(scope="module")
 def browser_and_url(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with launched_studio(tmp_path_factory.mktemp("data"), per_class=60, steps=10) as demo, \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_studio(tmp_path_factory.mktemp("data"), per_class=60, steps=10) as demo, chromium() as browser:
         yield browser, demo.local_url
-        browser.close()
 
 
 def _page(browser, url, **options):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, **options)
-    page.set_default_timeout(60_000)
-    page.goto(url)
+    page = open_page(browser, url, **options)
     page.locator("#dw-summary").get_by_text("120 images").wait_for()
     return page
 

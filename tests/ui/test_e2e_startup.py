@@ -3,19 +3,13 @@ preparation's progress, and fills in by itself when the dataset is ready."""
 
 import threading
 
-import pytest
-
 from divweights_ui import startup
-from tests.ui.launch import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, launched_studio
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_the_page_is_served_first_and_fills_in_when_the_start_set_is_ready(tmp_path, monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
     release = threading.Event()
     real = startup.initial_session
 
@@ -24,12 +18,8 @@ def test_the_page_is_served_first_and_fills_in_when_the_start_set_is_ready(tmp_p
         return real(*args, **kwargs)
 
     monkeypatch.setattr(startup, "initial_session", held_back)
-    with launched_studio(tmp_path / "data", per_class=20, steps=5, wait=False) as demo, \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        page.goto(demo.local_url)
+    with launched_studio(tmp_path / "data", per_class=20, steps=5, wait=False) as demo, chromium() as browser:
+        page = open_page(browser, demo.local_url, height=900)
         page.locator("#dw-notice").get_by_text("Preparing the start dataset").wait_for()
         assert not demo.start_set.ready
         ARTIFACTS.mkdir(exist_ok=True)
@@ -41,4 +31,3 @@ def test_the_page_is_served_first_and_fills_in_when_the_start_set_is_ready(tmp_p
         page.locator("#dw-numbers strong >> nth=1").wait_for()
         page.locator("#dw-live .js-plotly-plot .scatterlayer .trace").first.wait_for()  # the chart is drawn
         page.screenshot(path=str(ARTIFACTS / "startup-2-ready.png"), full_page=True)
-        browser.close()
