@@ -5,24 +5,17 @@ of every γ it looked at (core.diversity.suggest)."""
 from __future__ import annotations
 
 from core.cli.common import ProgressBar, UserError, user_path, workbench
-from core.cli.weights import load_features
+from core.cli.weights import add_constraint_arguments, add_engine_arguments, auto_constraint, load_features
 from core.data.storage import atomic_save_npy
 from core.devices import resolve_device
 from core.diversity.weights import WeightsConfig
 
 
 def add_parser(subparsers) -> None:
-    defaults = WeightsConfig()
     parser = subparsers.add_parser("suggest-gamma", help="suggest γ: the largest whose weights stay healthy")
     parser.add_argument("features", help="(n, d) float or uint8 .npy")
-    parser.add_argument("--min-ess", type=float, default=None,
-                        help="keep the effective sample size ≥ this fraction of n (default 0.25 when no --max-ratio)")
-    parser.add_argument("--max-ratio", type=float, default=None,
-                        help="keep the largest weight ≤ this many times the uniform share")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    add_constraint_arguments(parser)
+    add_engine_arguments(parser)
     parser.add_argument("--out", help="also write the chosen γ's probabilities (float64 .npy)")
     parser.set_defaults(func=run)
 
@@ -40,7 +33,7 @@ def run(args) -> int:
 
     features = load_features(args.features)
     out = None if args.out is None else user_path(args.out)
-    min_ess, max_ratio = (0.25, None) if args.min_ess is None and args.max_ratio is None else (args.min_ess, args.max_ratio)
+    min_ess, max_ratio = auto_constraint(args)
     config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
     resolve_device(args.device)
     bar = ProgressBar()

@@ -20,14 +20,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("features", help="(n, d) float or uint8 .npy")
     parser.add_argument("--gamma", type=gamma_value, default=defaults.gamma,
                         help="1 = pure diversity, 0 = uniform; auto = the largest γ meeting --min-ess/--max-ratio")
-    parser.add_argument("--min-ess", type=float, default=None,
-                        help="with --gamma auto: keep the effective sample size ≥ this fraction of n (default 0.25)")
-    parser.add_argument("--max-ratio", type=float, default=None,
-                        help="with --gamma auto: keep the largest weight ≤ this many times the uniform share")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    add_constraint_arguments(parser, "with --gamma auto: ")
+    add_engine_arguments(parser)
     parser.add_argument("--distributed", action="store_true",
                         help="under torchrun: each rank takes its slice of the rows (core.cli.distributed)")
     parser.add_argument("--out", required=True, help="where to write the probabilities (float64 .npy)")
@@ -38,6 +32,24 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--k", type=int, default=schemes.k, help="inverse-density: neighbours per point")
     parser.add_argument("--ridge", type=float, default=schemes.ridge, help="leverage: λ as a fraction of trace(XᵀX)")
     parser.set_defaults(func=run)
+
+
+def add_constraint_arguments(parser, context: str = "") -> None:
+    """--min-ess / --max-ratio: what an automatic γ must keep (core.diversity.suggest)."""
+    parser.add_argument("--min-ess", type=float, default=None,
+                        help=f"{context}keep the effective sample size ≥ this fraction of n (default 0.25 "
+                             "when no --max-ratio)")
+    parser.add_argument("--max-ratio", type=float, default=None,
+                        help=f"{context}keep the largest weight ≤ this many times the uniform share")
+
+
+def add_engine_arguments(parser) -> None:
+    """--steps / --lr / --dtype / --device of Algorithm 1 (defaults from WeightsConfig)."""
+    defaults = WeightsConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
 
 
 def gamma_value(text: str):
