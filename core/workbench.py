@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,10 +31,13 @@ from core.data.dataset import Dataset, class_names_of
 from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
 from core.devices import resolve_device
+from core.diversity import contribution, suggest
 from core.diversity import inspect as weights_inspect
+from core.diversity.modes import modes_view
 from core.diversity import schemes
 from core.diversity.schemes import SchemeConfig, SchemeResult
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
+from core.diversity.vendi import vendi_score
 from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
 from core.evaluation import compare
 from core.evaluation.compare import comparable_runs, load_evaluations
@@ -197,9 +201,7 @@ class Workbench:
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-g{result.config.gamma:g}").strip("-.")[:80]
         extra = None
         if features is not None:
-            from core.diversity.contribution import explanation_columns
-
-            extra = explanation_columns(features, result.p)
+            extra = contribution.explanation_columns(features, result.p)
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
                                extra_columns=extra)
@@ -210,8 +212,6 @@ class Workbench:
         """A baseline weighting (core.diversity.schemes) exported like diversity weights: CSV, .npy + JSON
         sidecar (the scheme and its label as the config; VS of the data with uniform and with p when
         features are given) and the sampler snippet, under generated/exports/."""
-        from core.diversity.vendi import vendi_score
-
         if self.limits is not None:
             check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         config = {"scheme": result.scheme, "label": result.label}
@@ -231,10 +231,6 @@ class Workbench:
                       should_stop: ShouldStop = None):
         """The largest γ whose weights keep ESS ≥ min_ess_fraction·n and/or max n·p ≤ max_weight_ratio
         (a GammaSuggestion: γ, its weights, the curve searched); at most 4 runs, cached ones are free."""
-        from contextlib import nullcontext
-
-        from core.diversity.suggest import GRID, suggest_gamma
-
         self._check_weights_request([config.gamma], config)
         report = reporter(on_progress, "suggest", config.steps)
         rounds = []
@@ -249,22 +245,18 @@ class Workbench:
                    f"{row['max_relative']:.1f}× ({verdict} the constraint)", **row)
 
         with making_way(self.runs_root()) if runs.active_runs(self.data_root) else nullcontext():
-            return suggest_gamma(features, min_ess_fraction, max_weight_ratio, config, self.cache_dir("weights"),
-                                 GRID, on_step, on_round, should_stop)
+            return suggest.suggest_gamma(features, min_ess_fraction, max_weight_ratio, config,
+                                         self.cache_dir("weights"), suggest.GRID, on_step, on_round, should_stop)
 
     def weight_health(self, p: np.ndarray, batch_size: int = 64, suggested_gamma: float | None = None):
         """Whether training on p would keep drawing the same few images (a WeightHealth with a message)."""
-        from core.diversity.suggest import weight_health
-
         if self.limits is not None:
             check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
-        return weight_health(p, batch_size, suggested_gamma)
+        return suggest.weight_health(p, batch_size, suggested_gamma)
 
     def modes(self, features, p: np.ndarray, n_modes: int = 6, per_mode: int = 8):
         """The dataset's modes (eigenvectors of Xᵀ diag(p) X): spectrum under uniform p and under p,
         and the images loading most on each of the top `n_modes` (a ModesView)."""
-        from core.diversity.modes import modes_view
-
         if self.limits is not None:
             check_range("the number of modes shown", n_modes, 1, 32)
             check_range("the images per mode", per_mode, 1, self.limits.max_shown)
@@ -272,11 +264,9 @@ class Workbench:
 
     def why(self, features, p: np.ndarray, index: int, k: int = 6):
         """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why)."""
-        from core.diversity.contribution import why
-
         if self.limits is not None:
             check_range("the number of neighbours", k, 1, self.limits.max_shown)
-        return why(features, p, int(index), k)
+        return contribution.why(features, p, int(index), k)
 
     def browse(self, dataset: Dataset, p: np.ndarray, page: int = 1, descending: bool = True,
                label: int | None = None, per_page: int = 48):

@@ -12,7 +12,9 @@ import time
 
 import gradio as gr
 
+from core.data.dataset import class_names_of
 from core.diversity import inspect as weights_inspect
+from core.diversity.schemes import SCHEMES, SchemeConfig
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures
@@ -188,8 +190,6 @@ SCHEME_TITLES = {"uniform": "uniform (baseline)", "diversity": "diversity weight
 def compare_schemes(session: Session, gamma, steps, lr, *, wb: Workbench) -> str:
     """Every weighting scheme on the session's dataset side by side (Markdown): VS, entropy, ESS, the
     largest weight and the mass per class; diversity weights at the slider's γ (cached when computed)."""
-    from core.diversity.schemes import SCHEMES, SchemeConfig
-
     features = require_features(session)
     config = weights_config(gamma, steps, lr)
     labels = session.dataset.labels
@@ -219,8 +219,6 @@ def schemes_table(rows: list[dict], session: Session, n: int) -> str:
 
 def export_scheme(session: Session, scheme: str, *, wb: Workbench) -> list[str]:
     """CSV, .npy and JSON of one baseline weighting of the session's data (the same files as the Export tab's)."""
-    from core.diversity.schemes import SCHEMES, SchemeConfig
-
     features = require_features(session)
     if scheme not in SCHEMES or scheme == "diversity":
         raise error("Choose a weighting to export (diversity weights: the Export tab).")
@@ -233,7 +231,5 @@ def export_scheme(session: Session, scheme: str, *, wb: Workbench) -> list[str]:
 
 
 def _mass_text(dataset, class_mass: dict) -> str:
-    from core.data.dataset import class_names_of
-
     names = class_names_of(dataset, list(class_mass))
     return " · ".join(f"{name}: {mass:.0%}" for name, mass in zip(names, class_mass.values()))

@@ -22,7 +22,8 @@ import numpy as np
 
 from core.cli.common import UserError, user_path
 from core.devices import cuda_available
-from core.diversity.weights import WeightsConfig
+from core.diversity.distributed import ShardError, ShardRows, save_gathered_npy
+from core.diversity.weights import WeightsConfig, optimise_weights
 
 LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets
 
@@ -117,8 +118,6 @@ def _terminate(signum, frame):
 def _run_rank(args, config: WeightsConfig, rank: int, print_row) -> int:
     import torch.distributed as dist
 
-    from core.diversity.distributed import ShardError
-
     device = _device(args.device)
     try:
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
@@ -154,9 +153,6 @@ def _device(name: str | None) -> str:
 
 
 def _weights_of_rank(args, config: WeightsConfig, device: str, print_row) -> int:
-    from core.diversity.distributed import ShardRows, save_gathered_npy
-    from core.diversity.weights import optimise_weights
-
     rows = ShardRows()
     local, error = None, None
     try:

@@ -23,7 +23,7 @@ from core.data.embed import EmbedConfig
 from core.data.storage import load_npy
 from core.diversity.weights import WeightsConfig
 from core.training import runs
-from core.diversity.schemes import SCHEMES
+from core.diversity.schemes import NEEDS_FEATURES, SCHEMES, SchemeConfig
 from core.training.config import MODELS, TrainConfig
 
 
@@ -141,8 +141,6 @@ def scheme_of(args: argparse.Namespace) -> str:
 
 def scheme_weights(wb, dataset, scheme: str, embedder: str) -> tuple[np.ndarray, str]:
     """p of a baseline scheme; the feature-based ones use --embedder's features."""
-    from core.diversity.schemes import NEEDS_FEATURES, SchemeConfig
-
     if scheme == "class-balanced" and dataset.labels is None:
         raise UserError(f"--scheme class-balanced needs a labelled dataset; {dataset.name} has no labels")
     features, description = None, None

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import UserError, user_path, workbench
+from core.cli.common import ProgressBar, UserError, user_path, workbench
+from core.cli.distributed import run_distributed
 from core.data.storage import atomic_save_npy, load_npy
 from core.devices import resolve_device
 from core.diversity.vendi import normalise_rows
-from core.diversity.schemes import SCHEMES, SchemeConfig
+from core.diversity.schemes import SCHEMES, SchemeConfig, scheme_summary
 from core.diversity.weights import WeightsConfig
 
 
@@ -90,8 +91,6 @@ def run(args) -> int:
     import numpy as np
 
     if args.distributed:  # no rank loads all rows: each reads its own slice
-        from core.cli.distributed import run_distributed
-
         return run_distributed(args, print_row)
     features = load_features(args.features)
     out = user_path(args.out)
@@ -128,8 +127,6 @@ def run_auto(args, features, out) -> int:
     """--gamma auto: core.diversity.suggest picks γ; its weights are written, γ and ESS printed."""
     import numpy as np
 
-    from core.cli.common import ProgressBar
-
     min_ess, max_ratio = auto_constraint(args)
     config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
     resolve_device(args.device)
@@ -160,8 +157,6 @@ def load_labels(path: str | None, n: int):
 def run_scheme(args, features, out) -> int:
     """A baseline scheme (uniform, class-balanced, inverse-density, leverage): p and its summary."""
     import numpy as np
-
-    from core.diversity.schemes import scheme_summary
 
     labels = load_labels(args.labels, len(features))
     if args.scheme == "class-balanced" and labels is None:

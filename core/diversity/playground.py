@@ -20,7 +20,8 @@ import numpy as np
 
 from core.diversity import weights as engine
 from core.diversity.inspect import class_mass, effective_sample_size, entropy
-from core.diversity.vendi import check_probabilities, score_from_eigenvalues, vendi_score
+from core.diversity.vendi import (check_probabilities, normalise_rows, score_from_eigenvalues, vendi_score,
+                                  weighted_spectrum_features)
 
 # eq. 2–4 of the paper: item 0 is unlike the others; items 1–3 are one image three times
 PAPER_K = np.array([[1.0, 0.0, 0.0, 0.0],
@@ -256,8 +257,6 @@ def snapshot(features, modes, p, step: int = 0, q: float = 1.0) -> Snapshot:
     """The numbers of one frame: VS_q, entropy, ESS and the mass per mode under p.
 
     features: (n, d), e.g. a Stepper's rank-reduced F (then the spectrum is r×r: quick per frame)."""
-    from core.diversity.vendi import normalise_rows, weighted_spectrum_features
-
     mass = class_mass(p, modes)
     lam = weighted_spectrum_features(normalise_rows(features), check_probabilities(p, len(modes)))
     return Snapshot(step, score_from_eigenvalues(lam, q), entropy(p), effective_sample_size(p), mass.weighted,

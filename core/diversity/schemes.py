@@ -24,6 +24,7 @@ import numpy as np
 from core.diversity.contribution import nearest_neighbours
 from core.diversity.inspect import class_mass, effective_sample_size, entropy
 from core.diversity.vendi import check_probabilities, normalise_rows, vendi_score
+from core.diversity.weights import optimise_weights
 
 SCHEMES = ("uniform", "diversity", "class-balanced", "inverse-density", "leverage")
 NEEDS_LABELS = ("class-balanced",)
@@ -175,8 +176,6 @@ def scheme_weights(config: SchemeConfig, features=None, labels=None, n: int | No
     if scheme == "leverage":
         return SchemeResult(scheme, leverage_weights(features, config.ridge), config.label())
     if diversity is None:
-        from core.diversity.weights import optimise_weights
-
         diversity = lambda x: optimise_weights(x, gamma=config.gamma)  # noqa: E731
     result = diversity(features)
     return SchemeResult(scheme, check_probabilities(result.p), config.label(), {"weights_result": result})

@@ -21,6 +21,7 @@ import numpy as np
 from core.data.datasets import DatasetSpec
 from core.data.embed import EmbedConfig
 from core.data.storage import atomic_save_npy
+from core.diversity.schemes import SchemeConfig, scheme_summary
 from core.diversity.weights import WeightsConfig
 from core.evaluation.evaluate import EvalConfig, METRICS
 from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_scheme, model_weights, pair_name,
@@ -79,8 +80,6 @@ def weights_stage(workbench, config: StudyConfig, pair, seed: int, ready, out: P
 def schemes_stage(workbench, config: StudyConfig, pair, seed: int, ready, out: Path) -> list[dict]:
     """The baseline weightings (class-balanced, inverse-density, leverage): saves p per scheme; returns a
     summary row per scheme (uniform and each γ included, for comparison) of the data under it."""
-    from core.diversity.schemes import SchemeConfig, scheme_summary
-
     labels, rows = ready.dataset.labels, []
     weights = {"baseline": np.full(len(ready.dataset), 1.0 / len(ready.dataset))}
     weights |= {model: model_weights(out, pair, seed, model) for model in config.models() if model.startswith("divw_g")}

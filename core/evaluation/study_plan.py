@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from core.data.storage import atomic_write_json
+from core.diversity.schemes import SCHEMES
 from core.evaluation.evaluate import METRICS, mean_ci
+from core.training.config import MODELS
 
 STATE_VERSION = 1
 
@@ -61,9 +63,6 @@ class StudyConfig:
         return [s for s in self.schemes if s not in ("uniform", "diversity")]
 
     def validate(self) -> "StudyConfig":
-        from core.diversity.schemes import SCHEMES
-        from core.training.config import MODELS
-
         unknown = [s for s in self.schemes if s not in SCHEMES]
         if unknown:
             raise ValueError(f"unknown schemes {', '.join(unknown)}; choose from {', '.join(SCHEMES)}")
