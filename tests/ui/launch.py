@@ -48,3 +48,23 @@ def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False, 
         yield demo
     finally:
         demo.close()
+
+
+def slow_down_weights(monkeypatch, seconds_per_step: float) -> None:
+    """The studio runs in the test's process: make each of its optimiser steps take at least this long,
+    so a computation is still running while a test looks at it (the real one finishes in a second)."""
+    import time
+
+    from core import workbench
+
+    real = workbench.sweep
+
+    def slowly(features, gammas, config, cache_dir=None, on_step=None, should_stop=None):
+        def step(row):
+            time.sleep(seconds_per_step)
+            if on_step is not None:
+                on_step(row)
+
+        return real(features, gammas, config, cache_dir, step, should_stop)
+
+    monkeypatch.setattr(workbench, "sweep", slowly)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from divweights_ui import handlers as h
-from tests.ui.launch import launched_studio
+from tests.ui.launch import launched_studio, slow_down_weights
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -133,10 +133,11 @@ def test_concurrent_sessions_with_different_embedders_get_their_own_exports(serv
     assert len(folders) == 2
 
 
-def test_one_page_cannot_fill_the_queue(served):
+def test_one_page_cannot_fill_the_queue(served, monkeypatch):
     from divweights_ui.job_limit import MAX_JOBS_PER_SESSION
 
     demo, _, _ = served
+    slow_down_weights(monkeypatch, 0.001)  # 10 s for the first job: the others are still waiting behind it
     client = gradio_client.Client(demo.local_url, verbose=False)  # one page
     client.predict(h.SOURCES[0], "digits", "0, 1", 30, 0, None, "", "pixels", api_name="/load_dataset")
     jobs = [client.submit(0.5, 10_000, 0.1, api_name="/compute_weights") for _ in range(MAX_JOBS_PER_SESSION + 2)]

@@ -4,7 +4,7 @@ stopped, and the notices stay readable in dark mode."""
 
 import pytest
 
-from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio, open_page, slow_down_weights
 
 pytestmark = BROWSER_TEST
 
@@ -40,23 +40,9 @@ def test_another_built_in_resets_the_class_fields(browser_and_url):
 
 @pytest.fixture
 def slow_motion_weights(monkeypatch):
-    """The studio runs in this process: its optimiser steps take 20 ms each here, so a computation
-    is still running while the test looks at the page (the real one would finish in a second)."""
-    import time
-
-    from core import workbench
-
-    real = workbench.sweep
-
-    def slowly(features, gammas, config, cache_dir=None, on_step=None, should_stop=None):
-        def step(row):
-            time.sleep(0.02)
-            if on_step is not None:
-                on_step(row)
-
-        return real(features, gammas, config, cache_dir, step, should_stop)
-
-    monkeypatch.setattr(workbench, "sweep", slowly)
+    """Optimiser steps of 20 ms, so a computation is still running while the test looks at the page
+    (the real one would finish in a second)."""
+    slow_down_weights(monkeypatch, 0.02)
 
 
 def test_panels_say_they_are_out_of_date_and_stop_says_where_it_stopped(browser_and_url, slow_motion_weights):

@@ -49,7 +49,7 @@ def worker(out_dir: Path) -> None:
         n = 1000
         weights = np.random.default_rng(0).random(n) ** 3
         found["noreplace"] = np.array(list(DiversityWeightedSampler(weights, num_samples=n, replacement=False)))
-        found["snippet"] = snippet_indices(weights, out_dir)
+        found["snippet"] = snippet_indices(weights, out_dir / f"rank{rank}")
         np.savez(out_dir / f"rank{rank}.npz", **found)
     finally:
         dist.destroy_process_group()
@@ -59,8 +59,9 @@ def snippet_indices(weights, folder: Path) -> np.ndarray:
     """The Export tab's snippet, run as pasted: the indices its loader yields in one epoch."""
     from core.diversity.export import sampler_snippet
 
-    path = folder / "weights.npy"
-    np.save(path, weights / weights.sum())  # the same file on every rank (same bytes: a race is harmless)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "weights.npy"  # one file per rank: a rank reading while another rewrites it sees a short file
+    np.save(path, weights / weights.sum())
     namespace = {"dataset": torch.utils.data.TensorDataset(torch.arange(len(weights)))}
     exec(compile(sampler_snippet(str(path), batch_size=50), "snippet", "exec"), namespace)
     return torch.cat([batch[0] for batch in namespace["loader"]]).numpy()
