@@ -251,6 +251,7 @@ def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = Fals
     Headers first: their pixels in all are capped (max_total_pixels) and the stored size is voted on
     them; then each image is decoded reduced towards that size, one at a time."""
     limits = limits or IngestLimits()
+    folder = look_through(folder, subfolders_as_classes)
     files, skipped = list_files(folder, boundary, limits)
     candidates = []  # (relative name, path, (height, width) as shown)
     for rel, path in files:
@@ -276,6 +277,20 @@ def load_folder(folder: Path, boundary: Path, subfolders_as_classes: bool = Fals
                    + scaled_note([size for *_, size in candidates], stacked.shape[1:3]))
     return make_dataset(name or folder.name, stacked, labels, class_names, ids, description, features,
                         sorted(skipped))
+
+
+def look_through(folder: Path, subfolders_as_classes: bool = False) -> Path:
+    """The folder that holds the data: a folder whose only visible entry is one folder is looked through
+    (every OS's "compress folder" wraps `shapes/circles/…` in `shapes/`). With class subfolders it stops
+    at a folder whose single child holds no folders of its own: that child is the one class."""
+    while True:
+        entries = [e for e in folder.iterdir() if not e.name.startswith(".") and e.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
+            return folder
+        child = entries[0]
+        if subfolders_as_classes and not any(e.is_dir() and not e.name.startswith(".") for e in child.iterdir()):
+            return folder
+        folder = child
 
 
 def scaled_note(sizes: list[tuple[int, int]], stored: tuple[int, int]) -> str:

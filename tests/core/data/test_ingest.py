@@ -135,6 +135,33 @@ def test_valid_zip_is_extracted_under_uploads_and_reused(data_root):
     assert len([p for p in (data_root / "uploads").iterdir()]) == 1  # reused, no staging left
 
 
+def test_a_zip_made_by_compress_folder_is_looked_through_for_its_classes(data_root):
+    """Every OS's "compress folder" wraps the class folders in one top folder (and macOS adds __MACOSX)."""
+    entries = [(f"shapes/{cls}/{i}.png", png_bytes(grey(10 * c + i))) for c, cls in
+               enumerate(("circles", "squares", "stars")) for i in range(2)]
+    make_zip(data_root / "shapes.zip", entries + [("__MACOSX/shapes/._x", b"junk")])
+    ds = load_dataset("shapes.zip", subfolders_as_classes=True)
+    assert ds.class_names == ["circles", "squares", "stars"] and ds.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert ds.ids[0] == "circles/0.png"
+
+
+def test_a_folder_under_nested_single_folders_is_looked_through(data_root):
+    for cls in ("a", "b"):
+        (data_root / "outer" / "inner" / cls).mkdir(parents=True)
+        (data_root / "outer" / "inner" / cls / "1.png").write_bytes(png_bytes(grey(len(cls) * 5 + ord(cls))))
+    ds = load_dataset("outer", subfolders_as_classes=True)
+    assert ds.class_names == ["a", "b"]
+
+
+def test_a_single_class_folder_stays_one_class(data_root):
+    """The one subfolder of images is a class of its own, not a wrapper to look through."""
+    (data_root / "one" / "cats").mkdir(parents=True)
+    for i in range(2):
+        (data_root / "one" / "cats" / f"{i}.png").write_bytes(png_bytes(grey(i)))
+    ds = load_dataset("one", subfolders_as_classes=True)
+    assert ds.class_names == ["cats"] and ds.labels.tolist() == [0, 0]
+
+
 def test_a_zip_with_nothing_usable_leaves_no_folder_and_keeps_an_earlier_one(data_root):
     make_zip(data_root / "notes.zip", [("a.txt", b"hello"), ("b.png", b"\x89PNG\r\n\x1a\n broken")])
     with pytest.raises(ValueError, match="no usable images"):
