@@ -257,7 +257,7 @@ class DatasetSpec:
     """Enough to rebuild a dataset anywhere (a training process, an evaluation, the study); saved
     in every run's config.json. `load` is the one place a spec becomes a load."""
 
-    source: str  # built-in name, or a path (studio: under the data root; CLI: absolute)
+    source: str  # built-in name, or a path (studio: relative to the data root; CLI: absolute)
     classes: tuple[int, ...] | None = None  # the paper's class subset, e.g. (0, 1); None = all
     per_class: int | None = None  # examples per class of the subset; None = all of each class
     seed: int = 0  # which subset is drawn
@@ -274,6 +274,13 @@ class DatasetSpec:
     def load(self, data_root=None, confine: bool = True) -> Dataset:
         return load_dataset(self.source, data_root, classes=self.classes, per_class=self.per_class,
                             seed=self.seed, subfolders_as_classes=self.subfolders_as_classes, confine=confine)
+
+    def load_saved(self, data_root=None) -> Dataset:
+        """Rebuild the dataset of a saved spec (a run, an evaluation) in any process, whatever its
+        working directory: a relative path was recorded by the studio and lies under the data root
+        (confined, as it was loaded); an absolute one was the command line's own path."""
+        relative = self.source not in BUILTINS and not Path(self.source).expanduser().is_absolute()
+        return self.load(data_root, confine=relative)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"classes": None if self.classes is None else list(self.classes)}

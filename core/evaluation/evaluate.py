@@ -175,7 +175,7 @@ def generate_images(generator, n: int, seed: int = 0, batch_size: int = 500, dev
 def run_dataset(run_dir: Path, data_root=None):
     """Rebuild the dataset a run trained on from its saved spec, checked against its fingerprint."""
     record = read_config(run_dir)
-    dataset = DatasetSpec.from_dict(record.get("dataset", {})).load(data_root, confine=False)
+    dataset = DatasetSpec.from_dict(record.get("dataset", {})).load_saved(data_root)
     if dataset.fingerprint != record.get("dataset_fingerprint"):
         raise ValueError(f"the dataset of {Path(run_dir).name} changed since training (fingerprint differs); "
                          "evaluate it against the data it was trained on")

@@ -24,7 +24,8 @@ from core.threads import apply_training_threads, wait_if_asked
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
-                                environment, job_lock, load_config, pid_alive, read_config, read_status,
+                                environment, job_lock, load_config, owner_alive, process_owner, read_config,
+                                read_status,
                                 refresh_status, request_stop, runs_root, stop_requested, trim_metrics,
                                 weights_fingerprint, write_status)
 from core.training.trainer import LossMeter, Trainer, train
@@ -86,8 +87,8 @@ def execute(run_dir: Path, data_root: Path, queue: bool = True, overrides: dict 
 def _active_elsewhere(run_dir: Path) -> bool:
     """True while another live process queues or trains this run."""
     status = refresh_status(run_dir)
-    pid = status.get("pid")
-    return status.get("state") in ACTIVE_STATES and pid not in (None, os.getpid()) and pid_alive(pid)
+    return (status.get("state") in ACTIVE_STATES and status.get("pid") not in (None, os.getpid())
+            and owner_alive(status) is not False)
 
 
 def _inputs(run_dir: Path, data_root: Path, overrides: dict):
@@ -98,7 +99,7 @@ def _inputs(run_dir: Path, data_root: Path, overrides: dict):
         raise ValueError(f"only {', '.join(RESUME_FREE_FIELDS)} may change for an existing run "
                          f"(not {', '.join(sorted(unknown))})")
     config = load_config(record | {"train": record["train"] | overrides}).validate()
-    dataset = DatasetSpec.from_dict(record["dataset"]).load(data_root, confine=False)
+    dataset = DatasetSpec.from_dict(record["dataset"]).load_saved(data_root)
     if dataset.fingerprint != record.get("dataset_fingerprint"):
         raise ValueError(f"the dataset of {run_dir.name} changed since the run was created (fingerprint differs)")
     p = np.load(run_dir / "weights.npy", allow_pickle=False)
@@ -118,12 +119,14 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
     "interrupted"; CUDA out-of-memory and other errors mark the run "failed" with the message.
     """
     run_dir = Path(run_dir)
-    pid = os.getpid()
     if _active_elsewhere(run_dir):
         current = read_status(run_dir)
         raise ValueError(f"run {run_dir.name} is already {current['state']} in process {current['pid']}")
-    write_status(run_dir, "queued", pid=pid, step=0, steps=config.steps, message="waiting for the job lock")
-    lock = job_lock(data_root, lambda: write_status(run_dir, "queued", pid=pid),
+    owner = process_owner()
+    checkpoints = checkpoint_paths(run_dir) if resume else []
+    step = int(checkpoints[0].stem.split("-")[1]) if checkpoints else 0  # a resumed run waits at its checkpoint
+    write_status(run_dir, "queued", step=step, steps=config.steps, message="waiting for the job lock", **owner)
+    lock = job_lock(data_root, lambda: write_status(run_dir, "queued", **owner),
                     lambda: stop_requested(run_dir)) if queue else contextlib.nullcontext(True)
     with _stop_on_sigterm(run_dir), lock as acquired:
         if not acquired:
@@ -153,20 +156,25 @@ def _train_in_folder(run_dir: Path, config: TrainConfig, images, p, resume: bool
     message = f"resumed from step {trainer.step}" if resume else "started"
     if skipped := resumed.get("skipped_checkpoints"):
         message += f" (skipped {'; '.join(skipped)})"
-    write_status(run_dir, "running", pid=os.getpid(), step=trainer.step, steps=config.steps, message=message, **resumed)
+    write_status(run_dir, "running", step=trainer.step, steps=config.steps, message=message, **resumed,
+                 **process_owner())
     append_event(run_dir, "resumed" if resume else "started", step=trainer.step, steps=config.steps,
                  device=str(trainer.device), pid=os.getpid(), environment=environment(), **resumed)
     hooks = _RunHooks(run_dir, trainer, on_progress, runs_root_)
     train(config, images, p, on_step=hooks, trainer=trainer,
           should_stop=lambda: stop_requested(run_dir) or stopped(should_stop))
     if trainer.step < config.steps:  # stopped: checkpoint then exit
-        if trainer.step % config.checkpoint_every != 0:  # not saved by the hooks already
+        if not checkpoint_at(run_dir, trainer.step):  # not saved by the hooks already (step 0 included)
             save_checkpoint(run_dir, trainer)
         (run_dir / "stop.request").unlink(missing_ok=True)
         write_status(run_dir, "interrupted", step=trainer.step, message=f"stopped at step {trainer.step}")
         return "interrupted"
     write_status(run_dir, "finished", step=trainer.step, message=f"finished {trainer.step} steps")
     return "finished"
+
+
+def checkpoint_at(run_dir: Path, step: int) -> bool:
+    return any(path.name == f"ckpt-{step:07d}.safetensors" for path in checkpoint_paths(run_dir))
 
 
 def make_trainer(config: TrainConfig, images, p):

@@ -26,8 +26,10 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -43,7 +45,8 @@ from core.training.config import TrainConfig
 STATES = ("created", "queued", "running", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running")
 KEEP_CHECKPOINTS = 2
-STALE_AFTER_S = 15.0  # a heartbeat older than this, from a dead pid, means the run was interrupted
+STALE_AFTER_S = 15.0  # a run of another machine (shared disk), or one still launching, is interrupted
+# once its heartbeat is this old; a run of this machine whose process is gone is interrupted at once
 RESUME_FREE_FIELDS = ("steps", "device")  # may change on resume; any other field refuses
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -244,7 +247,9 @@ def job_lock(data_root: Path, on_wait=None, should_stop=None, poll_s: float = 1.
 
 def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
     """Start `python -m core train --run-dir RUN_DIR` (which executes the folder) in its own session;
-    returns at once."""
+    returns at once. The child's process is recorded in status.json before this returns, so the run
+    reads as queued (not as a dead process) while the child is still importing, and a thread reaps the
+    child when it ends (no zombies under the studio)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "stop.request").unlink(missing_ok=True)
@@ -252,12 +257,43 @@ def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
     env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root), TRAIN_THREADS_ENV: str(training_threads())}
     command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # one token: never read as an option
     with open(run_dir / "log.txt", "ab") as log:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    if read_status(run_dir).get("pid") is None:  # the child has not written its own status yet
+        write_status(run_dir, "queued", message="starting", **process_owner(process.pid))
+    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+    return process
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True if `pid` runs (zombies count as dead) and, on Linux, is a `core train` process."""
+def process_owner(pid: int | None = None) -> dict:
+    """The status fields that name a run's process: pid, its start time (so a reused pid is not taken for
+    it) and the machine (a pid means nothing on another host sharing the disk)."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "pid_start": process_start(pid), "host": socket.gethostname()}
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux /proc), None where unknown."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_alive(status: dict) -> bool | None:
+    """Whether the process a status names still runs: True/False, or None where this machine cannot tell
+    (no pid yet, or another host)."""
+    pid = status.get("pid")
+    if not pid or status.get("host", socket.gethostname()) != socket.gethostname():
+        return None
+    if status.get("pid_start") is not None and process_start(pid) is not None:
+        return process_start(pid) == status["pid_start"] and pid_alive(pid, check_command=False)
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int | None, check_command: bool = True) -> bool:
+    """True if `pid` runs (zombies count as dead) and, on Linux, is a `core train` process (statuses
+    written before pid_start was recorded)."""
     if not pid:
         return False
     try:
@@ -274,18 +310,20 @@ def pid_alive(pid: int | None) -> bool:
         cmdline = proc.joinpath("cmdline").read_bytes()
     except OSError:
         return False
-    return state != "Z" and b"core" in cmdline and b"train" in cmdline
+    return state != "Z" and (not check_command or (b"core" in cmdline and b"train" in cmdline))
 
 
 # --- listing and housekeeping -------------------------------------------------------------------
 
 def refresh_status(run_dir: Path, stale_after_s: float = STALE_AFTER_S) -> dict:
-    """Mark a queued/running run interrupted when its process is gone and its heartbeat stale."""
+    """Mark a queued/running run interrupted when its process is gone: at once on this machine (a SIGKILL
+    leaves no final status), after `stale_after_s` without a heartbeat where this machine cannot tell."""
     status = read_status(run_dir)
     if status.get("state") not in ACTIVE_STATES:
         return status
+    alive = owner_alive(status)
     stale = time.time() - float(status.get("heartbeat", 0)) > stale_after_s
-    if stale and not pid_alive(status.get("pid")):
+    if alive is False or (alive is None and stale):
         message = f"process ended without a final status (last step {status.get('step', 0)})"
         return write_status(run_dir, "interrupted", message=message)
     return status
@@ -344,7 +382,7 @@ def read_json(path: Path) -> dict:
 def delete_run(run_dir: Path) -> None:
     """Remove a run folder; refuses while its process is alive (stop it first)."""
     status = refresh_status(run_dir)
-    if status.get("state") in ACTIVE_STATES and pid_alive(status.get("pid")):
+    if status.get("state") in ACTIVE_STATES:
         raise ValueError(f"run {Path(run_dir).name} is {status['state']}: stop it before deleting")
     shutil.rmtree(run_dir)
 

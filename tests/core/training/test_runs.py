@@ -225,14 +225,83 @@ def test_refresh_marks_only_dead_and_stale_runs(data_root):
     dead = subprocess.Popen(["true"])
     dead.wait()
     run_dir = data_root / "runs" / "r"
-    runs.write_status(run_dir, "running", pid=dead.pid, step=7)
-    assert runs.refresh_status(run_dir)["state"] == "running"  # heartbeat fresh: maybe just ending
+    runs.write_status(run_dir, "running", step=7, **runs.process_owner(os.getpid()))
+    assert runs.refresh_status(run_dir, stale_after_s=0)["state"] == "running"  # this process: alive
+    runs.write_status(run_dir, "running", pid=dead.pid, pid_start=None, step=7)
+    assert runs.refresh_status(run_dir)["state"] == "interrupted"  # gone: at once, heartbeat fresh or not
+    runs.write_status(run_dir, "running", pid=os.getpid(), pid_start=1, step=7)  # a reused pid is not the run's
+    assert runs.refresh_status(run_dir)["state"] == "interrupted"
+    runs.write_status(run_dir, "running", pid=12345, host="another-machine", step=7)
+    assert runs.refresh_status(run_dir)["state"] == "running"  # another host: trust a fresh heartbeat
     assert runs.refresh_status(run_dir, stale_after_s=0)["state"] == "interrupted"
+    runs.write_status(run_dir, "queued", pid=None, host=None, message="starting")
+    assert runs.refresh_status(run_dir)["state"] == "queued"  # still launching
     runs.write_status(run_dir, "finished", pid=dead.pid)
     assert runs.refresh_status(run_dir, stale_after_s=0)["state"] == "finished"
     assert runs.list_runs(data_root)[0]["run_id"] == "r"
     runs.delete_run(run_dir)
     assert runs.list_runs(data_root) == []
+
+
+def test_a_sigkilled_cli_run_reads_interrupted_at_the_next_refresh(data_root):
+    process = spawn_cli(data_root, "k", 100000)
+    run_dir = data_root / "runs" / "k"
+    try:
+        wait_for(lambda: runs.read_status(run_dir).get("state") == "running", what="the run to start")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    status = runs.list_runs(data_root)[0]
+    assert status["state"] == "interrupted" and "process ended without a final status" in status["message"]
+
+
+def test_a_launched_run_reads_queued_until_it_runs_and_leaves_no_zombie(data_root):
+    bench = Workbench(data_root)
+    config = TrainConfig.preset("quick", steps=2, batch_size=16, device="cpu", log_every=1, sample_every=1,
+                                checkpoint_every=1)
+    run_dir = bench.create_run(DatasetSpec("digits"), None, config, run_dir=data_root / "runs" / "z")
+    process = runs.launch_run(run_dir, data_root)
+    status = runs.read_status(run_dir)
+    assert status["pid"] == process.pid and status["pid_start"] == runs.process_start(process.pid)
+    seen = set()
+
+    def finished() -> bool:
+        state = runs.list_runs(data_root)[0]["state"]
+        seen.add(state)
+        return state == "finished"
+    wait_for(finished, timeout=120, what="the run to finish")
+    assert seen <= {"queued", "running", "finished"}  # never "interrupted" while it starts up
+    wait_for(lambda: process.returncode is not None, what="the child to be reaped")
+    assert not Path(f"/proc/{process.pid}").exists() or runs.process_start(process.pid) != status["pid_start"]
+
+
+def test_a_resumed_run_waits_at_its_checkpoint_step(data_root):
+    assert train_cli("r", steps=4) == 0
+    run_dir = data_root / "runs" / "r"
+    with runs.job_lock(data_root):  # another job holds the queue: the resumed run waits
+        process = subprocess.Popen([sys.executable, "-m", "core", "train", "--run-dir", str(run_dir), "--steps", "6"],
+                                   cwd=ROOT, env=os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root)},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: runs.read_status(run_dir).get("pid") == process.pid, what="the resumed run to queue")
+            status = runs.read_status(run_dir)
+            assert status["state"] == "queued" and status["step"] == 4 and status["steps"] == 6
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def test_a_run_stopped_before_its_first_step_still_checkpoints(data_root):
+    run_dir = data_root / "runs" / "s"
+    assert train_cli("s", steps=4) == 0
+    for path in runs.checkpoint_paths(run_dir):
+        path.unlink()
+    (run_dir / "metrics.jsonl").unlink()
+    runs.write_status(run_dir, "interrupted", step=0)
+    runs.request_stop(run_dir)  # asked to stop before step 1 (the stop request of a queued run)
+    from core.training.execution import execute
+    assert execute(run_dir, data_root, queue=False) == "interrupted"
+    assert [p.name for p in runs.checkpoint_paths(run_dir)] == ["ckpt-0000000.safetensors"]
 
 
 def test_out_of_memory_marks_the_run_failed(data_root, monkeypatch):
@@ -276,3 +345,31 @@ def test_a_running_run_says_how_long_it_still_needs(data_root):
     assert runs.list_runs(data_root)[0]["eta_s"] == pytest.approx(30.0)  # 60 steps x 0.5 s
     runs.write_status(run_dir, "finished", step=100)
     assert runs.list_runs(data_root)[0]["eta_s"] is None
+
+
+def test_a_studio_run_on_an_upload_starts_from_any_working_directory(data_root):
+    """The studio records an upload relative to the data root; the training process (started in the
+    project folder, or anywhere) finds it there."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for i in range(12):
+            image = io.BytesIO()
+            Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(image, "PNG")
+            zipped.writestr(f"shapes/{'ab'[i % 2]}/{i}.png", image.getvalue())
+    upload = data_root / "uploads" / "abc" / "shapes.zip"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(archive.getvalue())
+    bench = Workbench(data_root)  # the studio: paths confined to the data root
+    spec = DatasetSpec("uploads/abc/shapes.zip", subfolders_as_classes=True)
+    config = TrainConfig.preset("quick", steps=2, batch_size=4, device="cpu", log_every=1, sample_every=1,
+                                checkpoint_every=1)
+    run_dir = bench.create_run(spec, None, config)
+    assert runs.read_config(run_dir)["dataset"]["source"] == "uploads/abc/shapes.zip"
+    assert Path.cwd() != data_root
+    assert bench.execute_run(run_dir, queue=False) == "finished"
+    assert runs.latest_sample(run_dir) is not None
