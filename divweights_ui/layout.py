@@ -135,7 +135,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                         upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
                                          file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
                         folder = gr.Textbox(label=f"Folder under the data root ({data_root})", info=HELP["folder"],
-                                            placeholder="my_images", visible=False)
+                                            placeholder="my_images", visible=False, elem_id="dw-folder")
                         subfolders = gr.Checkbox(value=False, label="Subfolders are classes", visible=False,
                                                  info=HELP["subfolders"], elem_id="dw-subfolders")
                         embedder = gr.Dropdown(list(EMBEDDERS), value=choice.embedder if choice else "pixels",

@@ -11,7 +11,9 @@ components and wires events.
 from __future__ import annotations
 
 import functools
+import html
 import json
+import textwrap
 from pathlib import Path
 
 import gradio as gr
@@ -174,11 +176,16 @@ def loss_figure(wb: Workbench, run_ids: list[str]):
         return empty_figure("No training runs yet: tick what to train above and press Start training.", height=360)
     models = {run_id: runs.read_json(wb.runs_root() / run_id / "config.json").get("train", {}).get("model", "wgan-gp")
               for run_id in run_ids}
+    logged = {run_id: runs.read_metrics(wb.runs_root() / run_id) for run_id in run_ids}
+    if not any(logged.values()):  # empty axes say nothing: say where each run stands instead
+        lines = ["No losses logged yet."] + [_run_line(wb, run_id) for run_id in run_ids]
+        return empty_figure("<br>".join(html.escape(part) for line in lines for part in textwrap.wrap(line, 100)),
+                            height=360)
     shown = [m for m in LOSS_PANELS if m in models.values()]
     titles = [" · ".join(LOSS_PANELS[m][col][1] for m in shown) for col in (0, 1)]
     figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for index, run_id in enumerate(run_ids):
-        metrics = runs.read_metrics(wb.runs_root() / run_id)
+        metrics = logged[run_id]
         steps = [m["step"] for m in metrics]
         colour = qualitative.D3[index % len(qualitative.D3)]
         for col, (key, _) in enumerate(LOSS_PANELS[models[run_id]], start=1):
@@ -187,6 +194,12 @@ def loss_figure(wb: Workbench, run_ids: list[str]):
     figure.update_xaxes(title_text="training step")
     figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return figure
+
+
+def _run_line(wb: Workbench, run_id: str) -> str:
+    """'run: state — its whole message' (the table cuts long messages)."""
+    status = runs.refresh_status(wb.runs_root() / run_id)
+    return f"{run_id}: {status.get('state', 'unknown')} — {status.get('message', '')}"
 
 
 def latest_grids(wb: Workbench, run_ids: list[str]) -> list[tuple[np.ndarray, str]]:

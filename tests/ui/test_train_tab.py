@@ -113,3 +113,14 @@ def test_tab_builds(data_root):
             t.build_train_tab(gr.State(Session()), Workbench(data_root))
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
     assert {"start_training", "list_runs", "stop_run", "resume_run", "delete_run"} <= names
+
+
+def test_a_run_without_losses_shows_its_whole_message_not_empty_axes(data_root):
+    run_dir = data_root / "runs" / "r"
+    message = "could not start: " + "a long explanation of what went wrong " * 6 + "THE END"
+    runs.write_status(run_dir, "failed", message=message)
+    (run_dir / "config.json").write_text('{"train": {"steps": 10}}')
+    _, figure, grids, _ = t.list_runs(None, wb=Workbench(data_root))
+    text = figure.layout.annotations[0].text.replace("<br>", " ")
+    assert not figure.data and grids == []
+    assert "No losses logged yet." in text and "r: failed" in text and "THE END" in text
