@@ -89,7 +89,7 @@ def run_choices(wb: Workbench) -> list[tuple[str, str]]:
     choices = []
     for run in wb.comparable_runs():
         relative = str(Path(run["path"]).relative_to(wb.data_root))
-        mark = " ✓ evaluated" if run["evaluated"] else ""
+        mark = {"current": " ✓ evaluated", "out of date": " ⚠ evaluation out of date"}.get(run["evaluated"], "")
         choices.append((f"{relative} — {run['label']} ({run['state']}){mark}", relative))
     return choices
 

@@ -11,18 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
-from core.training.runs import latest_sample, list_runs, read_json, read_status, run_scheme
+from core.training.runs import latest_checkpoint_step, latest_sample, list_runs, read_json, read_status, run_scheme
 
 
 def metric_table(evaluations: list[dict]) -> list[dict]:
     """Rows {model, n_seeds, embedder, <metric>: (mean, ci half-width)} from eval dicts that
     carry "model" and "embedder". Numbers from different embedders are kept in separate rows."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for evaluation in evaluations:
-        groups[(evaluation["model"], evaluation["embedder"])].append(evaluation)
+    for evaluation in evaluations:  # an out-of-date evaluation is never pooled with current ones
+        model = evaluation["model"] + (" (out of date)" if evaluation.get("stale") else "")
+        groups[(model, evaluation["embedder"])].append(evaluation)
     rows = []
     for (model, embedder), group in groups.items():
-        steps = sorted({f"{e.get('step')}/{e.get('steps')}" for e in group})
+        steps = sorted({f"{evaluated_step(e)}/{e.get('steps')}" for e in group})
         row = {"model": model, "embedder": embedder, "n_seeds": len(group), "steps": ", ".join(steps)}
         rows.append(row | {metric: mean_ci([e.get(metric) for e in group]) for metric in METRICS})
     return rows
@@ -43,7 +44,24 @@ def comparison_warnings(run_dirs: list[Path], evaluations: list[dict]) -> list[s
         warnings.append("These runs trained on different data.")
     if len({e.get("embedder") for e in evaluations}) > 1:
         warnings.append("These evaluations used different embedders: their numbers do not compare.")
+    stale = [e for e in evaluations if e.get("stale")]
+    if stale:
+        listed = ", ".join(f"{Path(e['run_dir']).name} (evaluated at step {evaluated_step(e)}, trained to "
+                           f"{e['trained_step']})" for e in stale)
+        warnings.append(f"Out-of-date evaluations: {listed}. Their rows are marked \"out of date\"; select them "
+                        "and press Evaluate selected runs to score their last checkpoint.")
     return warnings
+
+
+def evaluated_step(evaluation: dict) -> int | None:
+    """The training step an evaluation scored: its checkpoint's (older eval.json: the run's status step)."""
+    return evaluation.get("checkpoint_step", evaluation.get("step"))
+
+
+def evaluation_is_stale(run_dir: Path, evaluation: dict) -> bool:
+    """True when the run has a newer checkpoint than the one its evaluation scored."""
+    latest = latest_checkpoint_step(Path(run_dir))
+    return latest is not None and evaluated_step(evaluation) is not None and latest > evaluated_step(evaluation)
 
 
 def class_mass_rows(labels_real: np.ndarray, p_target: np.ndarray | None, features_real: np.ndarray,
@@ -95,8 +113,16 @@ def comparable_runs(data_root: Path) -> list[dict]:
     for state_file in sorted(Path(data_root).glob("*/state.json")):  # study folders
         for run_dir in sorted((state_file.parent / "runs").glob("*/config.json")):
             found.append((run_dir.parent, read_status(run_dir.parent).get("state", "unknown")))
-    return [{"path": path, "label": run_label(path), "state": state, "evaluated": (path / "eval.json").exists()}
+    return [{"path": path, "label": run_label(path), "state": state, "evaluated": evaluation_state(path)}
             for path, state in found]
+
+
+def evaluation_state(run_dir: Path) -> str | None:
+    """None (never evaluated), "current", or "out of date" (the run trained on since)."""
+    evaluation = read_json(Path(run_dir) / "eval.json")
+    if not evaluation:
+        return None
+    return "out of date" if evaluation_is_stale(run_dir, evaluation) else "current"
 
 
 def run_label(run_dir: Path) -> str:
@@ -136,6 +162,8 @@ def load_evaluations(run_dirs: list[Path]) -> list[dict]:
         path = Path(run_dir) / "eval.json"
         if path.exists():
             steps = read_json(Path(run_dir) / "config.json").get("train", {}).get("steps")
-            evaluations.append(json.loads(path.read_text()) | {"model": run_label(run_dir), "run_dir": str(run_dir),
-                                                               "steps": steps})
+            evaluation = json.loads(path.read_text())
+            evaluations.append(evaluation | {"model": run_label(run_dir), "run_dir": str(run_dir), "steps": steps,
+                                             "stale": evaluation_is_stale(run_dir, evaluation),
+                                             "trained_step": latest_checkpoint_step(Path(run_dir))})
     return evaluations

@@ -207,7 +207,8 @@ def evaluate_run(
     cache_dir = Path(cache_dir) if cache_dir else Path(data_root or default_data_root()) / "cache"
     result = evaluate_samples(images, dataset, p_target, config=config, features_real=features_real, cache_dir=cache_dir)
     record = runs.read_config(run_dir)
-    result |= {"run_id": run_dir.name, "step": runs.read_status(run_dir).get("step"), "weights": record.get("weights")}
+    result |= {"run_id": run_dir.name, "step": runs.read_status(run_dir).get("step"), "weights": record.get("weights"),
+               "checkpoint_step": generator.checkpoint_step}
     atomic_write_json(run_dir / "eval.json", result)
     atomic_write_bytes(run_dir / "eval_grid.png", png_bytes(tile_grid(images[:64])))
     return result

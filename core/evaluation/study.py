@@ -23,6 +23,7 @@ from core.data.embed import EmbedConfig
 from core.data.storage import atomic_save_npy
 from core.diversity.schemes import SchemeConfig, scheme_summary
 from core.diversity.weights import WeightsConfig
+from core.evaluation.compare import evaluation_is_stale
 from core.evaluation.evaluate import EvalConfig, METRICS
 from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_scheme, model_weights, pair_name,
                                         run_dir_of, scheme_weights_path, table1_rows, weights_path)
@@ -111,6 +112,12 @@ def evaluate_model(run_dir: Path, workbench, p_target: np.ndarray | None, eval_c
     return workbench.evaluate([run_dir], eval_config, p_target)[0]
 
 
+def _stale(run_dir: Path, row: dict) -> bool:
+    """An evaluation row older than its run's last checkpoint (the run trained on since): score it again
+    rather than mix steps in one table."""
+    return "checkpoint_step" in row and evaluation_is_stale(run_dir, row)
+
+
 def _run_label(model: str, ready) -> str:
     if model == "baseline":
         return "uniform"
@@ -161,9 +168,9 @@ def _study_subset(config: StudyConfig, state: StudyState, out: Path, pair, seed:
             train_model(run_dir, workbench, ready, model_weights(out, pair, seed, model), train_config_of(config, seed),
                         _run_label(model, ready), config.preset, should_stop, model_scheme(model))
             state.mark(f"train/{tag}/{model}", {"run_dir": str(run_dir.relative_to(out))})
-        if f"eval/{tag}/{model}" not in state.done:
+        if f"eval/{tag}/{model}" not in state.done or _stale(run_dir, state.done[f"eval/{tag}/{model}"]):
             say(f"evaluating {model}")
             result = evaluate_model(run_dir, workbench, p_target, eval_config_of(config, seed))
             row = {"pair": pair_name(pair), "seed": seed, "model": model}
-            row |= {k: result[k] for k in (*METRICS, "kid_std", "is_source", "embedder", "n_gen")}
+            row |= {k: result[k] for k in (*METRICS, "kid_std", "is_source", "embedder", "n_gen", "checkpoint_step")}
             state.mark(f"eval/{tag}/{model}", row)

@@ -13,7 +13,7 @@ import torch
 from core import __version__
 from core.data.storage import atomic_write_bytes
 from core.training.networks import Generator
-from core.training.runs import (KEEP_CHECKPOINTS, RESUME_FREE_FIELDS, checkpoint_paths, load_config, read_config,
+from core.training.runs import (KEEP_CHECKPOINTS, RESUME_FREE_FIELDS, checkpoint_paths, checkpoint_step, load_config, read_config,
                                 read_json)
 
 
@@ -141,7 +141,10 @@ def load_generator(run_dir: Path, device: str = "cpu"):
         if generator is None:
             from core.training.flow_trainer import load_flow_sampler
 
-            return load_flow_sampler(tensors, config, (c, h, w)).to(device).eval()
-        generator.load_state_dict({k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")})
-        return generator.to(device).eval()
+            loaded = load_flow_sampler(tensors, config, (c, h, w)).to(device).eval()
+        else:
+            generator.load_state_dict({k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")})
+            loaded = generator.to(device).eval()
+        loaded.checkpoint_step = checkpoint_step(path)  # which training step an evaluation saw
+        return loaded
     raise ValueError(f"{run_dir} has no usable checkpoint" + (": " + "; ".join(problems) if problems else ""))

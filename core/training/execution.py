@@ -24,7 +24,7 @@ from core.threads import apply_training_threads, wait_if_asked
 from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
-                                environment, job_lock, load_config, owner_alive, process_owner, read_config,
+                                environment, job_lock, latest_checkpoint_step, load_config, owner_alive, process_owner, read_config,
                                 read_status,
                                 refresh_status, request_stop, runs_root, stop_requested, trim_metrics,
                                 weights_fingerprint, write_status)
@@ -123,8 +123,7 @@ def execute_run(run_dir: Path, data_root: Path, config: TrainConfig, images: np.
         current = read_status(run_dir)
         raise ValueError(f"run {run_dir.name} is already {current['state']} in process {current['pid']}")
     owner = process_owner()
-    checkpoints = checkpoint_paths(run_dir) if resume else []
-    step = int(checkpoints[0].stem.split("-")[1]) if checkpoints else 0  # a resumed run waits at its checkpoint
+    step = (latest_checkpoint_step(run_dir) or 0) if resume else 0  # a resumed run waits at its checkpoint
     write_status(run_dir, "queued", step=step, steps=config.steps, message="waiting for the job lock", **owner)
     lock = job_lock(data_root, lambda: write_status(run_dir, "queued", **owner),
                     lambda: stop_requested(run_dir)) if queue else contextlib.nullcontext(True)

@@ -206,6 +206,16 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
     return sorted((Path(run_dir) / "checkpoints").glob("ckpt-*.safetensors"), reverse=True)
 
 
+def checkpoint_step(path: Path) -> int:
+    """The generator step of a checkpoint file (ckpt-<step>.safetensors)."""
+    return int(Path(path).stem.split("-")[1])
+
+
+def latest_checkpoint_step(run_dir: Path) -> int | None:
+    paths = checkpoint_paths(run_dir)
+    return checkpoint_step(paths[0]) if paths else None
+
+
 def latest_sample(run_dir: Path) -> Path | None:
     grids = sorted((Path(run_dir) / "samples").glob("step-*.png"))
     return grids[-1] if grids else None

@@ -49,3 +49,30 @@ def test_runs_of_studies_and_of_the_studio_are_found_and_labelled(tmp_path):
     assert set(found) == {"3-8 DivW γ=0.8", "baseline"}
     assert run_label(study_run.parent / "0-1_s0_baseline") == "0-1 baseline"
     assert not found["baseline"]["evaluated"]
+
+
+def test_an_evaluation_older_than_the_last_checkpoint_is_marked_and_never_pooled(trained_run, data_root):
+    """A run evaluated at step 1 and then trained on to step 3: Compare marks its numbers out of date,
+    keeps them apart from a current evaluation, and the run list says so."""
+    from core.cli import main
+    from core.evaluation.compare import comparison_warnings, load_evaluations
+    from core.evaluation.evaluate import EvalConfig, evaluate_run
+
+    config = EvalConfig(n_samples=40, kid_subset_size=20, kid_subsets=2, inception="probe", device="cpu")
+    evaluation = evaluate_run(trained_run, config, data_root=data_root)
+    assert evaluation["checkpoint_step"] == 1
+    current = load_evaluations([trained_run])[0]
+    assert not current["stale"] and comparable_runs(data_root)[0]["evaluated"] == "current"
+
+    assert main(["train", "--run-dir", str(trained_run), "--steps", "3", "--no-queue"]) == 0  # trained on
+    [stale] = load_evaluations([trained_run])
+    assert stale["stale"] and stale["trained_step"] == 3
+    assert comparable_runs(data_root)[0]["evaluated"] == "out of date"
+    rows = metric_table([stale, current | {"model": "baseline"}])
+    assert {row["model"] for row in rows} == {"baseline", "baseline (out of date)"}
+    assert [row["steps"] for row in rows if "out of date" in row["model"]] == ["1/3"]
+    warning = " ".join(comparison_warnings([trained_run], [stale]))
+    assert "evaluated at step 1, trained to 3" in warning and "Evaluate selected runs" in warning
+
+    evaluate_run(trained_run, config, data_root=data_root)  # re-evaluated: current again
+    assert not load_evaluations([trained_run])[0]["stale"]

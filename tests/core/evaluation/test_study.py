@@ -124,3 +124,14 @@ def test_cli_arguments_become_the_study_config():
     assert (config.seeds, config.steps, config.embedder, config.pretrained) == (3, 50, "ViT-B-32", "laion2b_s34b_b79k")
     quick = config_from_args(build_parser().parse_args(["study", "--quick"]))
     assert quick.dataset == "digits" and quick.device == "cpu" and quick.preset == "quick"
+
+
+def test_a_resumed_study_scores_again_a_model_that_trained_on_after_its_evaluation(tmp_path):
+    from core.evaluation.study import _stale
+
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "ckpt-0000010.safetensors").write_bytes(b"")
+    assert _stale(run_dir, {"checkpoint_step": 5})  # evaluated at 5, checkpoint at 10: never mixed in
+    assert not _stale(run_dir, {"checkpoint_step": 10})
+    assert not _stale(run_dir, {"fid": 1.0})  # rows of older studies carry no step: kept
