@@ -22,6 +22,7 @@ class RequestLimits:
     max_map_points: int = 100_000  # dots drawn on the map
     max_shown: int = 100  # images in one top/bottom gallery
     max_batch_size: int = 1_000_000  # the batch size in the Inspect numbers and the sampler snippet
+    max_export_draws: int = 500_000  # image files one trainer export writes (kohya repeats, resampled draws)
 
 
 def check_range(name: str, value, low, high) -> None:

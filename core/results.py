@@ -61,6 +61,16 @@ class Coverage:
 
 
 @dataclass
+class TrainerExport:
+    """A folder of image files for another tool (core.diversity.export_formats)."""
+
+    kind: str  # "imagefolder" (Hugging Face datasets), "kohya" or "resampled"
+    folder: Path
+    summary: str  # one paragraph: what was written, and how far repeats or draws are from p
+    snippet: str  # how the tool reads it
+
+
+@dataclass
 class ExportFiles:
     csv: Path
     npy: Path

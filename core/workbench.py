@@ -36,6 +36,7 @@ from core.diversity import inspect as weights_inspect
 from core.diversity.modes import modes_view
 from core.diversity import schemes
 from core.diversity.schemes import SchemeConfig, SchemeResult
+from core.diversity import export_formats
 from core.diversity.export import ExportMeta, export_weights, sampler_snippet
 from core.diversity.vendi import vendi_score
 from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
@@ -45,7 +46,7 @@ from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, gen
 from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 from core.limits import RequestLimits, check_range
-from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared
+from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared, TrainerExport
 from core.threads import making_way
 from core.training import runs
 from core.training.config import TrainConfig
@@ -223,6 +224,42 @@ class Workbench:
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights")
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+
+    def export_for_trainer(self, dataset: Dataset, p: np.ndarray, kind: str, out=None, total: int | None = None,
+                           draws: int | None = None, features: np.ndarray | None = None, seed: int = 0) -> TrainerExport:
+        """The images and their weights as a folder another tool trains from (export_formats.TRAINER_FORMATS):
+        "imagefolder" (Hugging Face datasets; features add the why-columns), "kohya" (total repeats, default
+        4·n) or "resampled" (draws by p, default n). out: the studio writes under generated/exports/ (keyed by
+        the data and the weights); the command line where the user says."""
+        if kind not in export_formats.TRAINER_FORMATS:
+            raise ValueError(f"unknown export format {kind!r}; choose one of {', '.join(export_formats.TRAINER_FORMATS)}")
+        p = runs.sampling_probabilities(p, len(dataset))
+        n = len(dataset)
+        total, draws = (total or 4 * n), (draws or n)
+        if self.limits is not None:
+            check_range("the total number of repeats", total, 1, self.limits.max_export_draws)
+            check_range("the number of draws", draws, 1, self.limits.max_export_draws)
+        if out is None or self.confine:
+            key = hashlib.sha256(json.dumps([runs.weights_fingerprint(p), total, draws, seed]).encode()).hexdigest()[:12]
+            out = self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}" / kind
+        else:
+            out = self.user_path(out)
+        labels = None if dataset.labels is None else class_names_of(dataset, dataset.labels)
+        if kind == "imagefolder":
+            extra = contribution.explanation_columns(features, p) if features is not None else None
+            folder = export_formats.write_imagefolder(dataset.images, dataset.ids, p, out, labels, extra)
+            summary = f"{n:,} images with a metadata.csv (weight, p{', why-columns' if extra else ''})."
+        elif kind == "kohya":
+            folder, repeats = export_formats.write_kohya(dataset.images, dataset.ids, p, out, total, dataset.name)
+            summary = (f"{n - repeats.dropped:,} images in {len(set(repeats.counts[repeats.counts > 0].tolist()))} "
+                       f"repeat folders, {repeats.total:,} draws per pass; the shares differ from p by at most "
+                       f"{repeats.max_abs_error:.2g} (total variation {repeats.total_variation:.2g})"
+                       + (f"; {repeats.dropped:,} images with 0 repeats left out." if repeats.dropped else "."))
+        else:
+            folder, drawn = export_formats.write_resampled(dataset.images, dataset.ids, p, out, draws, seed)
+            summary = (f"{draws:,} draws by p (seed {seed}) of {len(np.unique(drawn)):,} distinct images, "
+                       "hard-linked where the disk allows; manifest.csv names each source.")
+        return TrainerExport(kind, folder, summary, export_formats.trainer_snippet(kind, folder))
 
     # --- explaining weights and choosing γ (core.diversity.suggest / modes / contribution) -----------
 

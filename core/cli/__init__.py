@@ -16,7 +16,7 @@ from core.cli.common import UserError
 from core.data.embed import WeightsUnavailable
 from core.jobs import JobStopped
 
-COMMANDS = ("vendi", "weights", "datasets", "embed", "train", "evaluate", "study", "suggest_gamma")
+COMMANDS = ("vendi", "weights", "datasets", "embed", "train", "evaluate", "study", "suggest_gamma", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
