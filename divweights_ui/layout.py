@@ -2,7 +2,7 @@
 never computes: the start dataset is prepared in the background (divweights_ui.startup).
 
 Each action has a stable api_name (see README): load_dataset, compute_weights, sweep_gamma,
-top_bottom, umap, select_points, export_weights; suggest_gamma, why_weight, modes, browse_weights and
+top_bottom, umap, select_points, export_weights, export_for_trainer; suggest_gamma, why_weight, modes, browse_weights and
 the Learn tab's learn_example, learn_example_run, learn_mixture. Each handler is UI values -> one workbench call ->
 what the page shows. GPU-bound events share one queue slot.
 """
@@ -22,6 +22,7 @@ from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, 
                                   builtin_subset_fields)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui import explain_handlers as explain
+from divweights_ui.export_tab import build_export_tab
 from divweights_ui.learn_tab import build_learn_tab
 from divweights_ui.job_limit import JobLimit
 from divweights_ui.map_handlers import draw_map, recolour_map, select_points, select_points_quietly
@@ -253,13 +254,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 selection_gallery = gr.Gallery(label="Selected images", columns=10, height=420,
                                                elem_id="dw-selected", object_fit="contain")
             with gr.Tab("Export"):
-                gr.Markdown("Save the weights for your own training code: a CSV for spreadsheets, a `.npy` "
-                            "array (with a JSON note of how it was made) and a PyTorch snippet that uses it.")
-                export_batch = gr.Number(value=64, label="Batch size for the snippet", info=HELP["batch"], precision=0, minimum=1)
-                export_btn = gr.Button("Export weights", variant="primary")
-                files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="dw-export-files")
-                snippet = gr.Code("# Press “Export weights” to write the files; the snippet that uses them appears here.",
-                                  label="PyTorch sampler (DiversityWeightedSampler: one process or DDP)", language="python")
+                build_export_tab(state, wb, HELP["batch"])
             with gr.Tab("Learn") as learn_tab:
                 build_learn_tab(learn_tab)
             if extra_tabs:
@@ -321,8 +316,6 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         select_btn.click(bind(select_points, wb=wb), api_name="select_points", **select_io)
         # typing: a half-typed or out-of-range selection is said in the note, not raised (one toast from the button)
         selection.change(bind(select_points_quietly, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
-        export_btn.click(bind(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
-                         outputs=[files, snippet])
         suggest_btn.click(bind(explain.suggest, wb=wb), api_name="suggest_gamma",
                           inputs=[state, min_ess, max_ratio, steps, lr], outputs=[state, gamma, suggest_plot, suggest_text],
                           validator=limit.sweep, **GPU)
