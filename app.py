@@ -1,41 +1,13 @@
-"""Start the divweights studio: `python app.py` (http://127.0.0.1:7860)."""
+"""Start the divweights studio: `python app.py` (http://127.0.0.1:7860); installed: `divweights studio`."""
 
 import argparse
 import sys
 
-from core.data.storage import default_data_root
-from divweights_ui.layout import build_demo
-from divweights_ui.serving import check_exposure, launch_kwargs, port_in_use
+from divweights_ui.launch import add_arguments, run
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="divweights studio (Gradio)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
-    parser.add_argument("--port", type=int, default=None, help="default: 7860, or the next free port")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $DIVWEIGHTS_DATA_DIR or ./data)")
-    parser.add_argument("--share", action="store_true", help="public gradio.live link (needs --auth)")
-    parser.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require a login")
-    args = parser.parse_args(argv)
-    try:
-        auth = check_exposure(args.host, args.share, args.auth)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.port is not None and port_in_use(args.host, args.port):
-        print(f"error: port {args.port} on {args.host} is already in use (another studio?); choose one with --port",
-              file=sys.stderr)
-        return 2
-    data_root = default_data_root() if args.data_dir is None else args.data_dir
-    demo = build_demo(data_root=data_root)  # serves at once; the start dataset is prepared in the background
-    print("[divweights] preparing the start dataset in the background (the first start computes embeddings and "
-          "weights and caches them; later starts are quick); the page fills in when it is ready", flush=True)
-    demo.queue(default_concurrency_limit=4, max_size=64).launch(
-        server_name=args.host, server_port=args.port, share=args.share, auth=auth, quiet=True,
-        prevent_thread_lock=True, **launch_kwargs(data_root, args.host, args.share))
-    # our own line instead of gradio's (its hint about public links contradicts --share and --auth)
-    print(f"[divweights] studio at {demo.share_url or demo.local_url}", flush=True)
-    demo.block_thread()
-    return 0
+    return run(add_arguments(argparse.ArgumentParser(description="divweights studio (Gradio)")).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from pathlib import Path
 from core.workbench import GENERATED_DIR
 from divweights_ui.common import MAX_UPLOAD_MB
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+# a checkout's assets/ beside divweights_ui/; installed, the wheel carries them inside the package
+ASSETS = next((p for p in (Path(__file__).resolve().parents[1] / "assets", Path(__file__).resolve().parent / "assets")
+               if (p / "studio.css").is_file()), Path(__file__).resolve().parents[1] / "assets")
 LOOPBACK_NAMES = {"localhost"}
 
 

@@ -16,14 +16,15 @@ from core.cli.common import UserError
 from core.data.embed import WeightsUnavailable
 from core.jobs import JobStopped
 
-COMMANDS = ("vendi", "weights", "datasets", "embed", "train", "evaluate", "study", "suggest_gamma", "export")
+COMMANDS = ("studio", "vendi", "weights", "datasets", "embed", "train", "evaluate", "study", "suggest_gamma", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="divweights command line")
+    parser = argparse.ArgumentParser(prog="divweights" if __name__.startswith("divweights") else "python -m core",
+                                     description="divweights: diversity weights for generative models")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"core.cli.{name}").add_parser(sub)
+        importlib.import_module(f".{name}", __name__).add_parser(sub)
     return parser
 
 
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, WeightsUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional dependency this command needs
+        from .. import missing_extra
+
+        print(f"error: {missing_extra(exc, f'divweights {args.command}')}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, JobStopped):
         print("interrupted", file=sys.stderr)

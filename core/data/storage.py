@@ -19,10 +19,21 @@ DATA_DIR_ENV = "DIVWEIGHTS_DATA_DIR"
 
 
 def default_data_root() -> Path:
-    """$DIVWEIGHTS_DATA_DIR, else `data/` next to the project's top level."""
+    """$DIVWEIGHTS_DATA_DIR; else in a checkout `data/` next to the project's top level, and for an
+    installed package the user's data folder ($XDG_DATA_HOME/divweights, ~/.local/share/divweights)."""
     env = os.environ.get(DATA_DIR_ENV)
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "data"
-    return root.expanduser().resolve()
+    if env:
+        return Path(env).expanduser().resolve()
+    if checkout_root() is not None:
+        return checkout_root() / "data"
+    user_data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return (Path(user_data) / "divweights").expanduser().resolve()
+
+
+def checkout_root() -> Path | None:
+    """The project folder when this package runs from a checkout (core/ beside app.py), else None."""
+    top = Path(__file__).resolve().parents[2]
+    return top if (top / "app.py").is_file() and (top / "core" / "__init__.py").is_file() else None
 
 
 def resolve_under(root: str | os.PathLike, user_path: str | os.PathLike) -> Path:

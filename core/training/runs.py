@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from core import __version__
-from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, fingerprint_arrays
+from core.data.storage import (atomic_save_npy, atomic_write_bytes, atomic_write_json, checkout_root,
+                               fingerprint_arrays)
 from core.diversity.vendi import check_probabilities
 from core.threads import TRAIN_THREADS_ENV, training_threads
 from core.training.config import TrainConfig
@@ -48,7 +49,7 @@ KEEP_CHECKPOINTS = 2
 STALE_AFTER_S = 15.0  # a run of another machine (shared disk), or one still launching, is interrupted
 # once its heartbeat is this old; a run of this machine whose process is gone is interrupted at once
 RESUME_FREE_FIELDS = ("steps", "device")  # may change on resume; any other field refuses
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = __name__.split(".")[0]  # "core" in a checkout, "divweights" installed: what `python -m` runs
 
 
 def runs_root(data_root: str | os.PathLike) -> Path:
@@ -265,9 +266,9 @@ def launch_run(run_dir: Path, data_root: Path) -> subprocess.Popen:
     (run_dir / "stop.request").unlink(missing_ok=True)
     write_status(run_dir, "queued", pid=None, message="starting")
     env = os.environ | {"DIVWEIGHTS_DATA_DIR": str(data_root), TRAIN_THREADS_ENV: str(training_threads())}
-    command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # one token: never read as an option
+    command = [sys.executable, "-m", PACKAGE, "train", f"--run-dir={run_dir}"]  # one token: never read as an option
     with open(run_dir / "log.txt", "ab") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=checkout_root() or run_dir, env=env, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     if read_status(run_dir).get("pid") is None:  # the child has not written its own status yet
         write_status(run_dir, "queued", message="starting", **process_owner(process.pid))
@@ -320,7 +321,8 @@ def pid_alive(pid: int | None, check_command: bool = True) -> bool:
         cmdline = proc.joinpath("cmdline").read_bytes()
     except OSError:
         return False
-    return state != "Z" and (not check_command or (b"core" in cmdline and b"train" in cmdline))
+    return state != "Z" and (not check_command or ((b"core" in cmdline or b"divweights" in cmdline)
+                                                   and b"train" in cmdline))
 
 
 # --- listing and housekeeping -------------------------------------------------------------------
