@@ -9,6 +9,15 @@ sys.path.insert(0, str(ROOT))
 REFERENCE_DIR = ROOT / "tests" / "reference"  # a copy of ../shared/reference (the published code's vectors)
 
 
+def pytest_configure(config):
+    """One BLAS/OpenMP thread per process for the whole suite. CI and developer machines have 2 cores and
+    may be busy: OpenBLAS threads that spin-wait for a core held by other work made one 784×784 eigh loop
+    take half an hour instead of half a minute. Speed is measured in benchmarks/, not here."""
+    from threadpoolctl import threadpool_limits
+
+    config._blas_limit = threadpool_limits(limits=1)
+
+
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests skip cleanly where CUDA is absent, unless DIVWEIGHTS_REQUIRE_GPU=1 (the GPU check,
     benchmarks/gpu_check.sh), where a missing GPU must fail loudly instead."""

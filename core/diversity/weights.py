@@ -4,6 +4,14 @@ Log-weights w (init 0), p = softmax(w); minimise  L(p) = -(γ·VS(K, p) + (1-γ)
 (lr 0.1, betas 0.9/0.999), lr ×0.99 every 5 steps, 100 steps. The paper's eq. 6 prints the entropy
 sign the other way; the published code (and ../shared/reference) *maximise* H(p), as here.
 
+Two objectives (WeightsConfig.objective):
+- "paper": Algorithm 1 as published, bit for bit. VS lies in [1, n] and depends on the feature space
+  while H(p) lies in [0, log n], so where VS is large (pixels: 12-35) the VS term outweighs the entropy
+  for every γ above about 0.3 and γ stops trading the two.
+- "scale-free": L(p) = -(γ·log VS + (1-γ)·H(p)). log VS is the Shannon entropy of the normalised
+  spectrum, in nats like H(p) and bounded by log n like it, so γ trades like for like on any features.
+  The gradient is ∇VS / VS: the same engine with the VS factor dropped.
+
 Speed without changing what is computed (every step still evaluates the exact loss and gradient):
 - the spectrum comes from the r×r matrix Fᵀ diag(p) F where F (n, r) has the same Gram matrix as
   the L2-normalised features and r = rank ≤ min(n, d) (exact rank reduction, done once);
@@ -44,6 +52,10 @@ class WeightsConfig:
     lr_step: int = 5  # ... every lr_step steps (torch StepLR)
     dtype: str = "float64"  # "float64" reproduces the reference; "float32" is faster on big data
     device: str | None = None  # "cpu", "cuda", or None = cuda when available
+    objective: str = "paper"  # "paper" (γ·VS + (1-γ)·H, Algorithm 1) or "scale-free" (γ·log VS + (1-γ)·H)
+
+
+OBJECTIVES = ("paper", "scale-free")
 
 
 @dataclass
@@ -153,10 +165,11 @@ def vs_and_log_gradient(F, p, scratch, rows=LOCAL_ROWS):
     return vs, dS_dp
 
 
-def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
+def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS, objective: str = "paper"):
     """Exact loss terms and ∂L/∂w for a batch of log-weights.
 
-    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array; rows: as for vs_and_log_gradient.
+    F (n, r); w (k, n); gammas (k,); scratch: an (n, r) work array; rows: as for vs_and_log_gradient;
+    objective: "paper" differentiates γ·VS (∂VS = VS·∂log VS), "scale-free" γ·log VS.
     Returns vs (k,), entropy (k,), ess (k,), grad (k, n).
     """
     xp = _xp(F)
@@ -164,7 +177,8 @@ def _loss_and_grad(F, w, gammas, scratch, rows=LOCAL_ROWS):
     vs, dS_dp = vs_and_log_gradient(F, p, scratch, rows)
     log_p = xp.log(p)
     g = gammas[:, None]
-    dL_dp = -(g * vs[:, None] * dS_dp + (1.0 - g) * (-log_p - 1.0))
+    diversity = g * vs[:, None] * dS_dp if objective == "paper" else g * dS_dp
+    dL_dp = -(diversity + (1.0 - g) * (-log_p - 1.0))
     # the step's three item sums in one call (one all-reduce when sharded): Σ p log p, Σ p ∂L/∂p, Σ p²
     p_log_p, p_dL, p_sq = rows.sum(xp.stack([(p * log_p).sum(1), (p * dL_dp).sum(1), (p**2).sum(1)]))
     grad_w = p * (dL_dp - p_dL[:, None])  # softmax backward
@@ -205,7 +219,7 @@ def algorithm_steps(F, w, gammas, config: WeightsConfig, rows=LOCAL_ROWS):
     adam, lr = _Adam(w), config.lr
     scratch = xp.empty_like(F)  # reused by every product of the loop
     for step in range(1, config.steps + 1):
-        vs, entropy, ess, grad = _loss_and_grad(F, w, gam, scratch, rows)
+        vs, entropy, ess, grad = _loss_and_grad(F, w, gam, scratch, rows, config.objective)
         adam.step(w, grad, lr)
         step_rows = _history_rows(step, vs, entropy, ess, lr)
         if step % config.lr_step == 0:
@@ -321,7 +335,8 @@ def _results(F, w, histories, stopped, configs, rows=LOCAL_ROWS) -> list[Weights
 def optimise_weights(features, gamma: float = 0.8, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
                      lr_step: int = 5, device=None, dtype="float64",
                      on_step: Callable[[dict], None] | None = None,
-                     should_stop: Callable[[], bool] | None = None, shards=None) -> WeightsResult:
+                     should_stop: Callable[[], bool] | None = None, shards=None,
+                     objective: str = "paper") -> WeightsResult:
     """Diversity weights of items with features (n, d): an array, or a torch tensor on any device
     (cosine similarity; rows normalised inside).
 
@@ -330,9 +345,12 @@ def optimise_weights(features, gamma: float = 0.8, steps: int = 100, lr: float =
     shards=`core.diversity.distributed.ShardRows()`: features are this rank's rows of a set sharded
     across an initialised torch.distributed process group (every rank calls this, each with its
     rows); the result is exact (as one process) and holds this rank's rows of p.
+    objective: "paper" (Algorithm 1 as published) or "scale-free" (γ·log VS + (1-γ)·H(p): γ means the
+    same on any features; see the module's docstring).
     """
     config = WeightsConfig(gamma=float(gamma), steps=int(steps), lr=float(lr), lr_decay=float(lr_decay),
-                           lr_step=int(lr_step), dtype=_dtype_name(dtype), device=None if device is None else str(device))
+                           lr_step=int(lr_step), dtype=_dtype_name(dtype), device=None if device is None else str(device),
+                           objective=objective)
     _check_config(config)
     if shards is not None:
         return _sweep_shards(features, [config.gamma], config, shards, on_step, should_stop)[config.gamma]
@@ -348,6 +366,8 @@ def _check_config(config: WeightsConfig) -> None:
         raise ValueError(f"steps must be at least 1; got {config.steps}")
     if not config.lr > 0 or config.lr_step < 1 or not config.lr_decay > 0:
         raise ValueError("lr and lr_decay must be > 0 and lr_step ≥ 1")
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {config.objective!r}")
 
 
 # ----------------------------------------------------------------------------- γ sweeps + cache
@@ -358,6 +378,8 @@ def features_fingerprint(features) -> str:
 
 def cache_key(fingerprint: str, config: WeightsConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k != "device"}  # device does not change p
+    if settings["objective"] == "paper":  # entries made before there was a choice stay valid
+        del settings["objective"]
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     return f"{fingerprint}-g{config.gamma:.4f}-{digest}"
 
@@ -386,13 +408,13 @@ def _from_entry(arrays: dict[str, np.ndarray] | None, config: WeightsConfig) -> 
 
 def sweep_gamma(features, gammas, cache_dir=None, steps: int = 100, lr: float = 0.1, lr_decay: float = 0.99,
                 lr_step: int = 5, device=None, dtype="float64", on_step=None, should_stop=None,
-                shards=None) -> dict[float, WeightsResult]:
+                shards=None, objective: str = "paper") -> dict[float, WeightsResult]:
     """Diversity weights for several γ, computed together in one batched run; results are cached
     on disk (cache_dir, `core.data.cache.ArrayCache` .npz entries) under a fingerprint of the features
     and the config, so repeats are instant (extra={"cache_hit": True}); a damaged entry is recomputed.
     shards: sharded rows as in `optimise_weights` (then no cache: no rank sees the whole set)."""
     config = WeightsConfig(steps=int(steps), lr=float(lr), lr_decay=float(lr_decay), lr_step=int(lr_step),
-                           dtype=_dtype_name(dtype), device=None if device is None else str(device))
+                           dtype=_dtype_name(dtype), device=None if device is None else str(device), objective=objective)
     if shards is not None:
         if cache_dir is not None:
             raise ValueError("cache_dir cannot be used with shards: no rank holds the whole feature set")

@@ -9,8 +9,9 @@ from core.diversity.weights import (WeightsConfig, _optimise_batch, _prepare_ten
 GAMMAS = (0.6, 0.8, 1.0)
 
 
-def naive_reference(features, gamma, steps=100):
-    """Independent oracle: the published n×n formulation with autograd (as in ../shared/reference)."""
+def naive_reference(features, gamma, steps=100, objective="paper"):
+    """Independent oracle: the published n×n formulation with autograd (as in ../shared/reference);
+    objective="scale-free" puts log VS in place of VS."""
     X = torch.as_tensor(features, dtype=torch.float64)
     X = X / X.norm(dim=1, keepdim=True)
     K = X @ X.T
@@ -22,7 +23,8 @@ def naive_reference(features, gamma, steps=100):
         lam = torch.linalg.eigvalsh(p.sqrt()[:, None] * K * p.sqrt()[None, :])
         lam = lam[lam > 0]
         vs = torch.exp(-(lam * lam.log()).sum())
-        loss = -(gamma * vs + (1 - gamma) * -(p * p.log()).sum())
+        diversity = vs if objective == "paper" else vs.log()
+        loss = -(gamma * diversity + (1 - gamma) * -(p * p.log()).sum())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -235,3 +237,41 @@ def test_cuda_matches_cpu(fmnist):
     assert relative_error(p32, refs[1.0]["p"]) < 1e-2
     on_gpu = torch.as_tensor(pixels, device="cuda")  # uint8 embeddings already on the GPU
     assert relative_error(optimise_weights(on_gpu, gamma=1.0).p, refs[1.0]["p"]) < 1e-6
+
+
+@pytest.mark.parametrize("n, d, rank", [(40, 10, 10), (12, 30, 12)])
+def test_scale_free_objective_matches_its_autograd_oracle(n, d, rank):
+    rng = np.random.default_rng(n + d)
+    X = rng.random((n, rank)) @ rng.random((rank, d))
+    for gamma in (0.3, 0.8, 1.0):
+        p = optimise_weights(X, gamma=gamma, steps=30, objective="scale-free").p
+        assert relative_error(p, naive_reference(X, gamma, steps=30, objective="scale-free")) < 1e-9
+
+
+def test_scale_free_gamma_spreads_over_zero_to_one_where_the_paper_saturates():
+    """Pixel-like features (VS ≈ 19, unbalanced clusters in 64 dimensions): the paper's γ = 0.5 and 1.0
+    give nearly the same effective sample size; the scale-free objective's falls steadily with γ."""
+    from core.diversity.inspect import effective_sample_size
+
+    rng = np.random.default_rng(0)
+    kinds = rng.choice(6, size=300, p=[0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    X = (rng.normal(size=(6, 64)) * 2)[kinds] + rng.normal(size=(300, 64)) * 1.5
+    assert vendi_score(X) > 15
+    gammas = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+    ess = {objective: [effective_sample_size(optimise_weights(X, gamma=g, objective=objective).p) / 300
+                       for g in gammas] for objective in ("paper", "scale-free")}
+    paper, scale_free = ess["paper"], ess["scale-free"]
+    assert paper[2] - paper[-1] < 0.1  # the paper's γ barely matters from 0.5 on
+    assert scale_free[2] - scale_free[-1] > 0.4  # the scale-free γ still trades there
+    assert all(a > b for a, b in zip(scale_free, scale_free[1:])) and scale_free[0] > 0.95
+
+
+def test_the_objective_is_part_of_the_cache_key_and_of_the_config(tmp_path):
+    X = np.random.default_rng(0).random((30, 6))
+    paper = sweep_gamma(X, [0.5], cache_dir=tmp_path)[0.5]
+    scale_free = sweep_gamma(X, [0.5], cache_dir=tmp_path, objective="scale-free")[0.5]
+    assert "cache_hit" not in scale_free.extra and scale_free.config.objective == "scale-free"
+    assert not np.allclose(paper.p, scale_free.p)
+    assert sweep_gamma(X, [0.5], cache_dir=tmp_path, objective="scale-free")[0.5].extra["cache_hit"]
+    with pytest.raises(ValueError, match="objective must be one of paper, scale-free"):
+        optimise_weights(X, objective="log")
