@@ -108,7 +108,7 @@ def _config(args) -> WeightsConfig:
         raise UserError(f"--gamma {args.gamma} is not available with --distributed; give a number")
     if getattr(args, "scheme", "diversity") != "diversity":
         raise UserError("--scheme baselines run in one process; --distributed computes diversity weights")
-    return WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype)
+    return WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype, objective=args.objective)
 
 
 def _terminate(signum, frame):

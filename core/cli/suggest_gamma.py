@@ -5,10 +5,9 @@ of every γ it looked at (core.diversity.suggest)."""
 from __future__ import annotations
 
 from core.cli.common import ProgressBar, UserError, user_path, workbench
-from core.cli.weights import add_constraint_arguments, add_engine_arguments, auto_constraint, load_features
+from core.cli.weights import add_constraint_arguments, add_engine_arguments, auto_constraint, engine_config, load_features
 from core.data.storage import atomic_save_npy
 from core.devices import resolve_device
-from core.diversity.weights import WeightsConfig
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +33,7 @@ def run(args) -> int:
     features = load_features(args.features)
     out = None if args.out is None else user_path(args.out)
     min_ess, max_ratio = auto_constraint(args)
-    config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
+    config = engine_config(args)
     resolve_device(args.device)
     bar = ProgressBar()
     try:

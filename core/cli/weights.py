@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from core.cli.common import ProgressBar, UserError, user_path, workbench
 from core.cli.distributed import run_distributed
@@ -12,7 +13,7 @@ from core.data.storage import atomic_save_npy, load_npy
 from core.devices import resolve_device
 from core.diversity.vendi import normalise_rows
 from core.diversity.schemes import SCHEMES, SchemeConfig, scheme_summary
-from core.diversity.weights import WeightsConfig
+from core.diversity.weights import OBJECTIVES, WeightsConfig
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +52,16 @@ def add_engine_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--dtype", choices=["float64", "float32"], default=defaults.dtype)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--objective", choices=OBJECTIVES, default=defaults.objective,
+                        help="paper: γ·VS + (1-γ)·H (Algorithm 1 as published); scale-free: γ·log VS + (1-γ)·H, "
+                             "so γ means the same on any features")
+
+
+def engine_config(args, gamma: float | None = None) -> WeightsConfig:
+    """The WeightsConfig of --steps/--lr/--dtype/--device/--objective (and γ where one is given)."""
+    config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=getattr(args, "device", None),
+                           objective=args.objective)
+    return config if gamma is None else replace(config, gamma=gamma)
 
 
 def gamma_value(text: str):
@@ -102,7 +113,7 @@ def run(args) -> int:
         return run_scheme(args, features, out)
     if args.gamma == "auto":
         return run_auto(args, features, out)
-    config = WeightsConfig(gamma=args.gamma, steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
+    config = engine_config(args, args.gamma)
     resolve_device(args.device)  # a missing GPU is one error line, before the table starts
     print(f"{'step':>5} {'VS':>10} {'entropy':>10} {'ESS':>10}")
     printed = []
@@ -128,7 +139,7 @@ def run_auto(args, features, out) -> int:
     import numpy as np
 
     min_ess, max_ratio = auto_constraint(args)
-    config = WeightsConfig(steps=args.steps, lr=args.lr, dtype=args.dtype, device=args.device)
+    config = engine_config(args)
     resolve_device(args.device)
     bar = ProgressBar()
     try:
