@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -337,6 +338,7 @@ class Workbench:
         record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset, scheme)
         record["image_shape"] = list(dataset.images.shape[1:])
         record["device_resolved"] = resolve_device(config.device)
+        new = run_dir is None or not Path(run_dir).exists()  # a folder this call makes: removed if it fails
         if run_dir is None:
             run_dir = self.new_run_dir(name or f"{Path(spec.source).name}-{'baseline' if label == 'uniform' else label}")
         run_dir = Path(run_dir).resolve()
@@ -347,8 +349,13 @@ class Workbench:
                 raise ValueError(f"{run_dir} already holds a run: resume it, or choose another run folder")
             runs.check_resume(runs.read_config(run_dir), record)
             return run_dir
-        runs.create_run(run_dir, record, p)
-        runs.write_status(run_dir, "created", step=0, steps=config.steps, message="created")
+        try:
+            runs.create_run(run_dir, record, p)
+            runs.write_status(run_dir, "created", step=0, steps=config.steps, message="created")
+        except OSError:  # a full disk: a half-written folder would list as an "unknown" run
+            if new:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         return run_dir
 
     def run_dir(self, run_id: str) -> Path:
