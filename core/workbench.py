@@ -45,7 +45,7 @@ from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
 from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
-from core.limits import RequestLimits, check_range
+from core.limits import RequestLimits, check_range, check_work
 from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared
 from core.threads import making_way
 from core.training import runs
@@ -120,7 +120,7 @@ class Workbench:
               should_stop: ShouldStop = None) -> dict[float, WeightsResult]:
         """Diversity weights for several γ in one batched run (config gives everything but γ)."""
         gammas = [float(g) for g in gammas]
-        self._check_weights_request(gammas, config)
+        self._check_weights_request(gammas, config, features, runs=len(gammas))
         report = reporter(on_progress, "weights" if len(gammas) == 1 else "sweep", config.steps)
 
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
@@ -165,11 +165,15 @@ class Workbench:
             rows.append({"scheme": config.scheme, "label": result.label, **summary, "p": result.p})
         return rows
 
-    def _check_weights_request(self, gammas, config: WeightsConfig) -> None:
+    def _check_weights_request(self, gammas, config: WeightsConfig, features=None, runs: int = 0) -> None:
+        """The studio's ranges; with features (n, d), also the work of `runs` runs (RequestLimits)."""
         if self.limits is not None:
             check_range("the number of γ values", len(gammas), 1, self.limits.max_gammas)
             check_range("steps", config.steps, 1, self.limits.max_weight_steps)
             check_range("the learning rate", config.lr, 1e-12, self.limits.max_learning_rate)
+            shape = np.shape(features) if features is not None else ()
+            if runs and len(shape) == 2:
+                check_work(self.limits, config.steps, runs, shape[0], shape[1])
 
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:
@@ -232,7 +236,7 @@ class Workbench:
                       should_stop: ShouldStop = None):
         """The largest γ whose weights keep ESS ≥ min_ess_fraction·n and/or max n·p ≤ max_weight_ratio
         (a GammaSuggestion: γ, its weights, the curve searched); at most 4 runs, cached ones are free."""
-        self._check_weights_request([config.gamma], config)
+        self._check_weights_request([config.gamma], config, features, runs=suggest.MAX_RUNS)
         report = reporter(on_progress, "suggest", config.steps)
         rounds = []
 
