@@ -264,7 +264,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 snippet = gr.Code("# Press “Export weights” to write the files; the snippet that uses them appears here.",
                                   label="PyTorch sampler (DiversityWeightedSampler: one process or DDP)", language="python")
             with gr.Tab("Learn") as learn_tab:
-                build_learn_tab(learn_tab)
+                build_learn_tab(learn_tab, limit)
             if extra_tabs:
                 with gr.Tab("Train"):
                     build_train_tab(state, wb)

@@ -133,6 +133,14 @@ def test_origins_are_compared_by_host_and_port_and_named_ones_are_checked(capsys
     assert "--allow-origin '*' must be an origin" in capsys.readouterr().err
 
 
+def test_every_computing_event_of_the_learn_tab_is_under_the_page_job_limit(demo):
+    from divweights_ui import learn_tab
+
+    learn = [fn for fn in demo.fns.values() if getattr(fn.fn, "__module__", "") == learn_tab.__name__
+             and fn.fn.__name__ in ("example_view", "example_run", "_streamed_mixture")]
+    assert len(learn) >= 10 and all(fn.validator is not None for fn in learn)
+
+
 def test_own_images_empty_the_class_fields_and_built_in_restores_them():
     from divweights_ui.layout import _builtin_fields, _source_fields
 
