@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -45,7 +46,7 @@ from core.evaluation.compare import comparable_runs, load_evaluations
 from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
 from core.evaluation.study import run_study
 from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
-from core.limits import RequestLimits, check_range
+from core.limits import RequestLimits, check_range, check_work
 from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared, TrainerExport
 from core.threads import making_way
 from core.training import runs
@@ -120,7 +121,7 @@ class Workbench:
               should_stop: ShouldStop = None) -> dict[float, WeightsResult]:
         """Diversity weights for several γ in one batched run (config gives everything but γ)."""
         gammas = [float(g) for g in gammas]
-        self._check_weights_request(gammas, config)
+        self._check_weights_request(gammas, config, features, runs=len(gammas))
         report = reporter(on_progress, "weights" if len(gammas) == 1 else "sweep", config.steps)
 
         def on_step(row: dict) -> None:  # {step, vs, entropy, ess, lr}, or {step, rows} for several γ
@@ -165,11 +166,15 @@ class Workbench:
             rows.append({"scheme": config.scheme, "label": result.label, **summary, "p": result.p})
         return rows
 
-    def _check_weights_request(self, gammas, config: WeightsConfig) -> None:
+    def _check_weights_request(self, gammas, config: WeightsConfig, features=None, runs: int = 0) -> None:
+        """The studio's ranges; with features (n, d), also the work of `runs` runs (RequestLimits)."""
         if self.limits is not None:
             check_range("the number of γ values", len(gammas), 1, self.limits.max_gammas)
             check_range("steps", config.steps, 1, self.limits.max_weight_steps)
             check_range("the learning rate", config.lr, 1e-12, self.limits.max_learning_rate)
+            shape = np.shape(features) if features is not None else ()
+            if runs and len(shape) == 2:
+                check_work(self.limits, config.steps, runs, shape[0], shape[1])
 
     def inspect(self, dataset: Dataset, p: np.ndarray, k: int = 12, batch_size: int = 64) -> Inspection:
         if k < 1 or batch_size < 1:
@@ -268,7 +273,7 @@ class Workbench:
                       should_stop: ShouldStop = None):
         """The largest γ whose weights keep ESS ≥ min_ess_fraction·n and/or max n·p ≤ max_weight_ratio
         (a GammaSuggestion: γ, its weights, the curve searched); at most 4 runs, cached ones are free."""
-        self._check_weights_request([config.gamma], config)
+        self._check_weights_request([config.gamma], config, features, runs=suggest.MAX_RUNS)
         report = reporter(on_progress, "suggest", config.steps)
         rounds = []
 
@@ -374,6 +379,7 @@ class Workbench:
         record = runs.run_record(config, spec.to_dict(), dataset.fingerprint, p, label, preset, scheme)
         record["image_shape"] = list(dataset.images.shape[1:])
         record["device_resolved"] = resolve_device(config.device)
+        new = run_dir is None or not Path(run_dir).exists()  # a folder this call makes: removed if it fails
         if run_dir is None:
             run_dir = self.new_run_dir(name or f"{Path(spec.source).name}-{'baseline' if label == 'uniform' else label}")
         run_dir = Path(run_dir).resolve()
@@ -384,8 +390,13 @@ class Workbench:
                 raise ValueError(f"{run_dir} already holds a run: resume it, or choose another run folder")
             runs.check_resume(runs.read_config(run_dir), record)
             return run_dir
-        runs.create_run(run_dir, record, p)
-        runs.write_status(run_dir, "created", step=0, steps=config.steps, message="created")
+        try:
+            runs.create_run(run_dir, record, p)
+            runs.write_status(run_dir, "created", step=0, steps=config.steps, message="created")
+        except OSError:  # a full disk: a half-written folder would list as an "unknown" run
+            if new:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         return run_dir
 
     def run_dir(self, run_id: str) -> Path:

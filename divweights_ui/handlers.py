@@ -254,6 +254,6 @@ def export(session: Session, batch_size, *, wb: Workbench):
     try:
         files = wb.export(session.dataset, session.embedder, result, int(batch_size or 64),
                           features=session.features)  # the CSV also says why each weight
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OSError: a full or read-only disk
         raise user_error(exc) from exc
     return [str(files.csv), str(files.npy), str(files.json)], files.snippet

@@ -1,5 +1,6 @@
 """At most MAX_JOBS_PER_SESSION events of one page waiting or running: long jobs (load, weights, sweep,
-evaluation) are refused up front, before gradio queues them, when their page already has that many.
+evaluation) and the Learn tab's computations are refused up front, before gradio queues them, when their
+page already has that many.
 
 gradio runs a validator with the event's own inputs before queueing it; the validators below take
 those inputs (unused) and the request, and read gradio's queue for the page's pending events.
@@ -37,3 +38,13 @@ class JobLimit:
 
     def evaluate(self, session, runs, n_samples, request: gr.Request):
         return self._verdicts(request, 3)
+
+    # the Learn tab (divweights_ui.learn_tab): small, but each is a job of the page all the same
+    def learn_example(self, K, p, request: gr.Request):
+        return self._verdicts(request, 2)
+
+    def learn_example_run(self, K, gamma, request: gr.Request):
+        return self._verdicts(request, 2)
+
+    def learn_mixture(self, modes, majority, spread, n, gamma, q, bandwidth, seed, request: gr.Request):
+        return self._verdicts(request, 8)

@@ -153,9 +153,12 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",
                                       info=HELP["gamma"], elem_id="dw-gamma")
-                    steps = gr.Number(value=wc.steps, label="Steps", info=HELP["steps"], precision=0, minimum=1,
+                    # no minimum=/maximum= on the inputs of validated events (weights, sweep, suggest γ): gradio
+                    # checks them while the job-limit validator runs, and gradio_client then gets a bare
+                    # "400 Bad Request"; the handlers refuse out-of-range values with a sentence instead
+                    steps = gr.Number(value=wc.steps, label="Steps", info=HELP["steps"], precision=0,
                                       elem_id="dw-steps")
-                    lr = gr.Number(value=wc.lr, label="Learning rate", info=HELP["lr"], minimum=0)
+                    lr = gr.Number(value=wc.lr, label="Learning rate", info=HELP["lr"])
                 with gr.Row():
                     compute_btn = gr.Button("Compute weights", variant="primary", elem_id="dw-compute")
                     stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=160, elem_id="dw-stop")
@@ -166,9 +169,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 with gr.Accordion("Suggest γ: the largest γ whose weights stay healthy for training", open=True):
                     with gr.Row():
                         min_ess = gr.Number(value=25, label="Minimum ESS (% of the images)", info=HELP["min_ess"],
-                                            minimum=0, maximum=100, elem_id="dw-min-ess")
+                                            elem_id="dw-min-ess")
                         max_ratio = gr.Number(value=0, label="Largest weight at most (× uniform; 0 = no limit)",
-                                              info=HELP["max_ratio"], minimum=0, elem_id="dw-max-ratio")
+                                              info=HELP["max_ratio"], elem_id="dw-max-ratio")
                         suggest_btn = gr.Button("Suggest γ", elem_id="dw-suggest", scale=0, min_width=160)
                     suggest_text = gr.Markdown(elem_id="dw-suggest-text")
                     suggest_plot = gr.Plot(label="γ search", elem_id="dw-suggest-plot")
@@ -256,7 +259,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
             with gr.Tab("Export"):
                 build_export_tab(state, wb, HELP["batch"])
             with gr.Tab("Learn") as learn_tab:
-                build_learn_tab(learn_tab)
+                build_learn_tab(learn_tab, limit)
             if extra_tabs:
                 with gr.Tab("Train"):
                     build_train_tab(state, wb)

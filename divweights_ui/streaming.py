@@ -14,7 +14,7 @@ import time
 
 import gradio as gr
 
-from core.data.storage import disk_full_message
+from core.data.storage import disk_error_message
 from core.jobs import JobStopped
 
 # Streamed chart refresh period. Each refresh is a redraw in the browser, which shares the CPU with the
@@ -25,9 +25,9 @@ STREAM_EVERY_S = 1.0
 
 def user_error(exc: BaseException) -> gr.Error:
     """A library exception as a one-sentence gr.Error (the session is left as it was)."""
-    if isinstance(exc, OSError) and (full := disk_full_message(exc, "the data root")):
-        return gr.Error(full, print_exception=False)
     message = str(exc).strip() or f"{exc.__class__.__name__} (no details were given)"
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        message = disk_error_message(exc, "the data root")  # a full disk, a read-only one, …: one sentence
     if not any(mark in message.split(" ", 1)[0] for mark in "./\\'\""):  # a file name keeps its spelling
         message = message[0].upper() + message[1:]
     return gr.Error(message, print_exception=False)

@@ -125,9 +125,12 @@ def start_training(session, preset: str, device: str, steps, batch_size, include
         try:
             run_dir = wb.create_run(session.spec, p, config, label=label, preset=preset, name=run_name,
                                     dataset=session.dataset, scheme=scheme)
-        except ValueError as exc:
+            wb.start_run(run_dir)
+        except (ValueError, OSError) as exc:  # OSError: a full disk (the half-made folder is already removed)
+            if started:
+                raise error(f"{user_error(exc).message} The run(s) {', '.join(started)} were started before "
+                            "this one failed.") from None
             raise user_error(exc) from None
-        wb.start_run(run_dir)
         started.append(run_dir.name)
     message = f"Started {len(started)} run(s): {', '.join(started)}. Runs train one at a time; the rest wait as queued."
     for key in weight_keys:  # weights that would show the generator the same few images: say so now

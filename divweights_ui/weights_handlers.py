@@ -225,7 +225,7 @@ def export_scheme(session: Session, scheme: str, *, wb: Workbench) -> list[str]:
     try:
         result = wb.scheme_weights(features, session.dataset.labels, SchemeConfig(scheme), n=len(features))
         files = wb.export_scheme(session.dataset, session.embedder, result, features)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OSError: a full or read-only disk
         raise user_error(exc) from None
     return [str(files.csv), str(files.npy), str(files.json)]
 

@@ -2,8 +2,8 @@
 
 Each command module exposes `add_parser(subparsers)` (registers its arguments and sets `func`);
 `func(args) -> int` turns argv into one workbench call and prints a table or writes files. Errors the
-user can fix raise `UserError` (or ValueError/FileNotFoundError from the library); they print one
-line and exit with code 2.
+user can fix raise `UserError` (or ValueError/FileNotFoundError from the library); they, and any other
+OSError (a full or read-only disk), print one line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from core.cli.common import UserError
+from core.data.storage import disk_error_message
 from core.data.embed import WeightsUnavailable
 from core.jobs import JobStopped
 
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from .. import missing_extra
 
         print(f"error: {missing_extra(exc, f'divweights {args.command}')}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full or read-only disk, a permission: one line, not a traceback
+        where = str(Path(exc.filename).parent) if getattr(exc, "filename", None) else "the output folder"
+        print(f"error: {disk_error_message(exc, where)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, JobStopped):
         print("interrupted", file=sys.stderr)

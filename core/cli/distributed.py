@@ -51,8 +51,9 @@ def open_shards(paths: list[Path]) -> list[np.ndarray]:
     for path in paths:
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:  # a pickled, truncated or damaged file
-            raise UserError(f"{path.name} is not a readable numeric .npy array ({exc})") from None
+        except (ValueError, EOFError) as exc:  # a pickled, truncated, damaged or empty (zero-byte: EOFError) file
+            reason = "the file is empty, 0 bytes" if path.stat().st_size == 0 else exc
+            raise UserError(f"{path.name} is not a readable numeric .npy array ({reason})") from None
         if array.ndim != 2 or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise UserError(f"{path.name}: features must be a 2-D numeric array (n, d); got {array.dtype} {array.shape}")
         arrays.append(array)

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Sampler
 
 CHUNK = 1 << 16  # draws per rank generated at a time: memory stays O(CHUNK) however long the epoch
+MAX_NUM_SAMPLES = 1 << 62  # draws per epoch: a rank's len() must fit a machine index (sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,17 @@ class IndexTable:
 
 def sampling_weights(p) -> torch.Tensor:
     """p (n,): probabilities or any non-negative weights (array, list or tensor) -> float64 CPU tensor,
-    checked: 1-D, non-empty, finite, non-negative, positive total."""
+    checked: 1-D, non-empty, finite, non-negative, positive total; scaled so that its largest entry is 1
+    (the draw only depends on ratios, and a cumulative sum of weights near 1e308 would overflow to inf)."""
     weights = torch.as_tensor(np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64))
     if weights.ndim != 1 or weights.numel() == 0:
         raise ValueError(f"p must be a non-empty vector (n,), one weight per example; got shape {tuple(weights.shape)}")
     if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
         raise ValueError("p must be finite and non-negative")
-    if not float(weights.sum()) > 0:
+    largest = float(weights.max())
+    if not largest > 0:
         raise ValueError("p has no positive weight: nothing can be drawn")
-    return weights
+    return weights / largest  # ≤ n in total: the cumulative sum stays finite
 
 
 def index_table(p, device=None) -> IndexTable:
@@ -91,8 +94,8 @@ class DiversityWeightedSampler(Sampler[int]):
         self.replacement, self.seed, self.epoch = bool(replacement), int(seed), 0
         self.num_replicas, self.rank = _replicas(num_replicas, rank)
         total = (self.n if replacement else self.positive) if num_samples is None else int(num_samples)
-        if total < 1:
-            raise ValueError(f"num_samples must be at least 1; got {total}")
+        if not 1 <= total <= MAX_NUM_SAMPLES:
+            raise ValueError(f"num_samples must be between 1 and {MAX_NUM_SAMPLES:,} (2**62) draws per epoch; got {total:,}")
         if not replacement and total > self.positive:
             raise ValueError(f"without replacement at most {self.positive} examples (those with p > 0) can be "
                              f"drawn; num_samples is {total}")

@@ -130,13 +130,27 @@ def atomic_copy(source: str | os.PathLike, target: str | os.PathLike, digest: st
     return target
 
 
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, file too large
+UNWRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)  # read-only disk, no permission
+
+
 def disk_full_message(exc: OSError, where) -> str | None:
     """A sentence for a full (or read-only) disk, None for other errors."""
-    if getattr(exc, "errno", None) == errno.ENOSPC:
+    if getattr(exc, "errno", None) in FULL_ERRNOS:
         return f"The disk holding {where} is full: free some space and try again; nothing was changed."
-    if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES):
+    if getattr(exc, "errno", None) in UNWRITABLE_ERRNOS:
         return f"{where} cannot be written ({exc.strerror}); nothing was changed."
     return None
+
+
+def disk_error_message(exc: OSError, where) -> str:
+    """One sentence for any OSError of reading or writing files (a full disk, a read-only one, others)."""
+    known = disk_full_message(exc, where)
+    if known:
+        return known
+    reason = exc.strerror or str(exc).strip() or type(exc).__name__
+    name = f" ({Path(exc.filename).name})" if getattr(exc, "filename", None) else ""
+    return f"{where} could not be read or written{name}: {reason}."
 
 
 def load_npy(path: str | os.PathLike, max_bytes: int = 8 << 30) -> np.ndarray:

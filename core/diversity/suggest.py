@@ -27,6 +27,7 @@ from core.diversity.weights import WeightsConfig, WeightsResult, cached_results,
 from core.jobs import JobStopped
 
 GRID = tuple(j / 20 for j in range(11)) + (0.6, 0.7, 0.8, 0.9, 1.0)  # 16 candidates: 4 bisection rounds
+MAX_RUNS = 4  # ⌈log2(len(GRID))⌉: the most Algorithm-1 runs of one search (the studio's work limit counts them)
 HEALTHY_ESS_FRACTION = 0.10  # below this the weights warn (the "ESS < 10% of n")
 HEALTHY_REPEAT_FRACTION = 1 / 3  # ... or when over a third of a batch repeats images already in it (and 3× uniform)
 

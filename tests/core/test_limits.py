@@ -34,6 +34,21 @@ def test_out_of_range_requests_are_refused_before_work(studio, call, message):
     assert not (studio.data_root / "cache" / "weights").exists() and not studio.list_runs()
 
 
+def test_long_work_within_the_ranges_is_refused_before_it_starts(studio):
+    """Suggest γ at 10,000 steps on 120 images held the shared slot 7.5 min (4 runs of 10,000 steps);
+    10,000 steps on 2,000 CLIP-sized images would hold it longer. Both are refused with a sentence and
+    leave no cache; what fits the bound still runs."""
+    small, wide = np.random.default_rng(1).random((120, 64)), np.zeros((2000, 768))
+    with pytest.raises(ValueError, match="too much work for the shared studio: 4 run\\(s\\) of 10,000 steps"):
+        studio.suggest_gamma(small, 0.25, None, WeightsConfig(steps=10_000))
+    with pytest.raises(ValueError, match="Use at most 3,255 steps"):
+        studio.weights(wide, WeightsConfig(steps=10_000))
+    with pytest.raises(ValueError, match="too much work"):
+        studio.sweep(small, [0.2, 0.4, 0.6], WeightsConfig(steps=5_000))
+    assert not (studio.data_root / "cache" / "weights").exists()
+    assert len(studio.weights(small, WeightsConfig(steps=300)).history) == 300  # within the bound: runs
+
+
 def test_the_command_line_has_no_request_limits(data_root):
     cli = Workbench(data_root, confine=False)
     assert cli.limits is None

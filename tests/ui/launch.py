@@ -5,7 +5,7 @@ import pytest
 
 from divweights_ui import handlers as h
 from divweights_ui.layout import build_demo
-from divweights_ui.serving import launch_kwargs
+from divweights_ui.serving import guard_first, launch_kwargs
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium (tools/install_chromium.sh)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,13 +37,17 @@ def open_page(browser, url: str, timeout_ms: int = 60_000, height: int = 1000, *
 
 
 @contextlib.contextmanager
-def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False, wait: bool = True):
+def launched_studio(root, per_class: int, steps: int, extra_tabs: bool = False, wait: bool = True,
+                    origins: frozenset[str] = frozenset()):
     """The studio (digits 0/1 start set) served on 127.0.0.1 with the app's own launch settings;
-    extra_tabs adds Train and Compare; wait: serve only once the start set is ready."""
+    extra_tabs adds Train and Compare; wait: serve only once the start set is ready; origins: as
+    app.py's --allow-origin (normalised, serving.check_origins)."""
     demo = build_demo(root, h.StartupChoice("digits", (0, 1), per_class, steps=steps), extra_tabs=extra_tabs)
     if wait:
         assert demo.start_set.wait(timeout=300), "the start dataset was not prepared"
-    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(root, "127.0.0.1"))
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
+                        **launch_kwargs(root, "127.0.0.1", origins=origins))
+    guard_first(demo)
     try:
         yield demo
     finally:

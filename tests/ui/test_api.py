@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from divweights_ui import handlers as h
+from divweights_ui.serving import check_origins
 from tests.ui.launch import launched_studio, slow_down_weights
+
+NAMED_ORIGIN = "http://localhost:5173"  # as `app.py --allow-origin http://localhost:5173`
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -17,7 +20,7 @@ gradio_client = pytest.importorskip("gradio_client")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    with launched_studio(root, per_class=30, steps=6) as demo:
+    with launched_studio(root, per_class=30, steps=6, origins=check_origins([NAMED_ORIGIN])) as demo:
         yield demo, root, gradio_client.Client(demo.local_url, verbose=False)
 
 
@@ -90,6 +93,39 @@ def test_requests_for_other_hosts_and_foreign_origins_are_refused(served):
                            files={"files": ("x.txt", b"hello")})
     assert same_site.status_code == 200
     assert httpx.get(base + "/monitoring").status_code in (403, 404)
+
+
+def test_pages_of_other_origins_cannot_read_or_call_anything(served):
+    """A page on another localhost port (or any other origin) sending its Origin: every method is
+    refused before gradio (results, files and event streams included), with no CORS echo; the studio's
+    own origin and an --allow-origin one work."""
+    demo, root, client = served
+    base = demo.local_url.rstrip("/")
+    port = int(base.rsplit(":", 1)[1])
+    thumb = root / "generated" / "probe.txt"  # a file the studio serves (thumbnails and exports live here)
+    thumb.write_text("served")
+    reads = ["/config", "/gradio_api/info", f"/gradio_api/file={thumb}", "/gradio_api/queue/data?session_hash=abc"]
+    for origin in ("http://localhost:3000", f"http://127.0.0.1:{port + 1}", "http://evil.example", "null"):
+        headers = {"Origin": origin}
+        for path in reads:
+            response = httpx.get(base + path, headers=headers)
+            assert response.status_code == 403, (origin, path)
+            assert "access-control-allow-origin" not in response.headers, (origin, path)
+        join = httpx.post(base + "/gradio_api/queue/join", headers=headers,
+                          json={"data": [4, 32], "fn_index": 0, "session_hash": "abc"})
+        assert join.status_code == 403 and "access-control-allow-origin" not in join.headers
+        preflight = httpx.options(base + "/gradio_api/queue/join", headers={
+            **headers, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        assert preflight.status_code == 403 and "access-control-allow-origin" not in preflight.headers
+    for own in (base, f"http://localhost:{port}"):  # the page's own origin, by either loopback name
+        assert httpx.get(own + "/config", headers={"Origin": own}).status_code == 200, own
+        assert httpx.get(own + f"/gradio_api/file={thumb}", headers={"Origin": own}).status_code == 200
+    named = httpx.get(base + "/config", headers={"Origin": NAMED_ORIGIN})
+    assert named.status_code == 200 and named.headers["access-control-allow-origin"] == NAMED_ORIGIN
+    preflight = httpx.options(base + "/gradio_api/queue/join", headers={
+        "Origin": NAMED_ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == NAMED_ORIGIN
+    assert preflight.headers["access-control-allow-headers"] == "content-type"
 
 
 @pytest.mark.slow

@@ -48,3 +48,16 @@ def test_learn_actions_answer(client):
     assert "step 100 of 100" in text
     _, _, text = client.predict(2, 0.9, 0.35, 200, 0.0, 1.0, 0.5, 0, api_name="/learn_mixture")
     assert "weighted **90% / 10%**" in text and "step 100 of 100" in text
+
+
+def test_suggest_gamma_refusals_reach_the_client_as_sentences(client):
+    """Out-of-range numbers used to fail gradio's own bounds check inside the job-limit validator, and
+    gradio_client then saw a bare "400 Bad Request"; now each is the handler's sentence."""
+    client.predict(h.SOURCES[0], "digits", "0, 1", 20, 0, None, "", "pixels", api_name="/load_dataset")
+    for args, sentence in [((150, 0, 15, 0.1), "minimum ESS must be between 0 and 100%"),
+                           ((-5, 0, 15, 0.1), "minimum ESS must be between 0 and 100%"),
+                           ((30, -1, 15, 0.1), "largest weight at least 1× uniform"),
+                           ((30, 0, 0, 0.1), "steps at least 1"),
+                           ((30, 0, 15, -1), "learning rate above 0")]:
+        with pytest.raises(gradio_client.exceptions.AppError, match=sentence):
+            client.predict(*args, api_name="/suggest_gamma")

@@ -46,6 +46,20 @@ def test_the_papers_example_is_explained(page):
     assert "Vendi Score 2.0000" in example.inner_text()  # the balanced solution, found by Algorithm 1
 
 
+def test_the_balanced_button_shows_exactly_2(page):
+    """p = (½, ⅙, ⅙, ⅙) fills exact fractions and the lesson's number appears (it used to be refused:
+    "p must be non-negative numbers that sum to 1 (they sum to 1)")."""
+    page.get_by_role("tab", name="Learn").click()
+    page.locator("#dw-learn-reset").click()  # the paper's K and uniform p, whatever ran before
+    example = page.locator("#dw-learn-example")
+    example.get_by_text("Vendi Score 1.7548").wait_for()
+    page.locator("#dw-learn-balanced").click()
+    example.get_by_text("Vendi Score 2.0000").wait_for()
+    assert "⚠️" not in example.inner_text() and "sum to" not in example.inner_text()
+    assert "1/6" in page.locator("#dw-learn-p").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "learn-0-balanced.png"), full_page=True)
+
+
 def test_moving_gamma_moves_the_mixtures_mass(page):
     page.get_by_role("tab", name="Learn").click()
     page.locator(MASS).get_by_text("uniform 90% / 10%").wait_for()  # opening the tab ran the default γ

@@ -4,6 +4,7 @@ import base64
 import copy
 import csv
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -356,3 +357,20 @@ def test_an_uploads_subfolders_can_be_its_classes(data_root, tmp_path):
     *_, (session, summary, _) = h.load_dataset(Session(), *values.values(), wb=Workbench(data_root),
                                                progress=lambda *a, **k: None)
     assert session.dataset.class_names == ["cats", "dogs"] and "cats (3), dogs (3)" in summary
+
+
+@pytest.mark.parametrize("code, sentence", [(28, "is full"), (122, "is full"), (30, "cannot be written")])
+def test_a_full_or_read_only_disk_at_export_is_a_sentence(session, data_root, monkeypatch, code, sentence):
+    """ENOSPC / EDQUOT / EROFS at the export's writes: gradio showed its blank 'upstream app raised an
+    exception'; now a gr.Error with the sentence, for the Export tab and a scheme's export."""
+    from core.data import storage
+    from divweights_ui.weights_handlers import export_scheme
+
+    def refuse(path, data):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", refuse)
+    with pytest.raises(gr.Error, match=sentence):
+        h.export(session, 64, wb=Workbench(data_root))
+    with pytest.raises(gr.Error, match=sentence):
+        export_scheme(session, "uniform", wb=Workbench(data_root))

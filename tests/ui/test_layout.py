@@ -116,6 +116,31 @@ def test_app_refuses_public_host_without_auth(capsys):
     assert "--auth" in capsys.readouterr().err
 
 
+def test_origins_are_compared_by_host_and_port_and_named_ones_are_checked(capsys):
+    from divweights_ui.serving import check_origins, normalise_origin, same_origin
+
+    assert same_origin("http://127.0.0.1:7860", "127.0.0.1:7860") and same_origin("http://[::1]:7860", "[::1]:7860")
+    assert same_origin("http://LocalHost", "localhost") and same_origin("https://studio.lan", "studio.lan:443")
+    for origin in ("http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:7860", "null", "garbage"):
+        assert not same_origin(origin, "127.0.0.1:7860"), origin
+    assert normalise_origin("http://LocalHost:3000/") == "http://localhost:3000"
+    assert check_origins(["http://localhost", "https://a.example:8443"]) == {"http://localhost:80",
+                                                                              "https://a.example:8443"}
+    for bad in ("ftp://x", "localhost:3000", "http://x/path", "*"):
+        with pytest.raises(ValueError, match="must be an origin"):
+            check_origins([bad])
+    assert app.main(["--allow-origin", "*"]) == 2  # refused before loading anything
+    assert "--allow-origin '*' must be an origin" in capsys.readouterr().err
+
+
+def test_every_computing_event_of_the_learn_tab_is_under_the_page_job_limit(demo):
+    from divweights_ui import learn_tab
+
+    learn = [fn for fn in demo.fns.values() if getattr(fn.fn, "__module__", "") == learn_tab.__name__
+             and fn.fn.__name__ in ("example_view", "example_run", "_streamed_mixture")]
+    assert len(learn) >= 10 and all(fn.validator is not None for fn in learn)
+
+
 def test_own_images_empty_the_class_fields_and_built_in_restores_them():
     from divweights_ui.layout import _builtin_fields, _source_fields
 

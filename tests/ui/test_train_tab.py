@@ -124,3 +124,20 @@ def test_a_run_without_losses_shows_its_whole_message_not_empty_axes(data_root):
     text = figure.layout.annotations[0].text.replace("<br>", " ")
     assert not figure.data and grids == []
     assert "No losses logged yet." in text and "r: failed" in text and "THE END" in text
+
+
+def test_a_full_disk_at_start_is_a_sentence_and_leaves_no_run_folder(session, data_root, monkeypatch):
+    """ENOSPC while a run folder is written: a gr.Error with the sentence (not gradio's blank error),
+    and the half-made folder is removed (it used to list as an 'unknown' run)."""
+    import errno
+
+    from core.data import storage
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", full)
+    with pytest.raises(gr.Error, match="is full: free some space"):
+        t.start_training(session, "quick", "cpu", 3, 8, True, [], wb=Workbench(data_root))
+    assert runs.list_runs(data_root) == []
+    assert not (data_root / "runs").exists() or list((data_root / "runs").iterdir()) == []

@@ -85,3 +85,21 @@ def test_cuda_without_a_gpu_is_one_line_and_no_table(features, tmp_path, capsys)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.strip() == "error: device 'cuda' was asked for but no CUDA GPU is available here"
     assert not out.exists()
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_output(features, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from core.data import storage
+
+    out = tmp_path / "p.npy"
+    np.save(out, np.array([0.5, 0.5]))
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", full)
+    assert main(["weights", str(features), "--gamma", "0.8", "--steps", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: The disk holding") and "is full" in err[0]
+    np.testing.assert_array_equal(np.load(out), [0.5, 0.5])

@@ -156,7 +156,8 @@ def test_drop_last_and_padding_lengths():
 @pytest.mark.parametrize("kwargs, message", [
     ({"p": [[0.5, 0.5]]}, "vector"), ({"p": []}, "vector"), ({"p": [0.5, -0.1]}, "non-negative"),
     ({"p": [0.0, 0.0]}, "no positive"), ({"p": [1.0, float("nan")]}, "finite"),
-    ({"p": [0.5, 0.5], "num_samples": 0}, "at least 1"),
+    ({"p": [0.5, 0.5], "num_samples": 0}, "between 1 and"),
+    ({"p": [0.5, 0.5], "num_samples": 2**70}, "between 1 and"),  # len() could not hold it: refused up front
     ({"p": [0.0, 1.0], "replacement": False, "num_samples": 2}, "at most 1"),
     ({"p": [0.5, 0.5], "num_replicas": 2, "rank": 2}, "rank"),
     ({"p": [0.5, 0.5], "num_samples": 1, "num_replicas": 2, "rank": 0, "drop_last": True}, "none per rank"),
@@ -166,6 +167,22 @@ def test_bad_arguments_are_refused(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         DiversityWeightedSampler(**kwargs)
+
+
+@pytest.mark.parametrize("p", [[1e308, 1e308], [1e308, 0.0, 1e308, 1e308], [1e-320, 2e-320]])
+def test_weights_near_the_ends_of_float64_draw_only_valid_indices(p):
+    """A cumulative sum of weights near 1e308 overflows to inf (then cdf = [0, nan] and every draw was
+    index n); subnormal weights lose their ratios. Both are scaled by the largest weight first."""
+    from core.data.sampler import DiversityWeightedSampler, draw_indices, index_table
+
+    scaled = np.asarray(p) / max(p)
+    expected = scaled / scaled.sum()
+    drawn = np.array(list(DiversityWeightedSampler(p, num_samples=20_000)))
+    assert drawn.min() >= 0 and drawn.max() < len(p)
+    assert_follows(drawn, expected)
+    table = index_table(p)
+    assert torch.isfinite(table.cdf).all() and table.cdf[-1] == 1.0
+    assert_follows(draw_indices(table, 20_000, torch.Generator().manual_seed(1)).numpy(), expected)
 
 
 def test_past_two_to_the_24_items_where_multinomial_stops():

@@ -275,6 +275,30 @@ def test_cli_bad_shard_ends_every_rank_and_keeps_the_old_output(shard_files, tmp
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.npy", "p.npy"]
 
 
+def test_a_zero_byte_shard_is_a_sentence(tmp_path):
+    """numpy raises EOFError (not ValueError) on an empty file: it ended every rank with a traceback."""
+    from core.cli.common import UserError
+    from core.cli.distributed import open_shards
+
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(UserError, match="empty.npy is not a readable numeric .npy array \\(the file is empty, 0 bytes\\)"):
+        open_shards([tmp_path / "empty.npy"])
+
+
+@pytest.mark.slow
+def test_cli_zero_byte_shard_ends_every_rank_with_one_line(shard_files, tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.load(shard_files / "all.npy")[:100])
+    (folder / "b.npy").write_bytes(b"")  # a copy that ran out of disk
+    done = torchrun(cli_args(folder, tmp_path / "p.npy"))
+    # the ranks end with exit 2 and one line (torchrun then prints its own ChildFailedError summary)
+    assert done.returncode != 0 and "exitcode  : 2" in done.stderr
+    assert "EOFError" not in done.stderr and "numpy/lib" not in done.stderr and "core/cli" not in done.stderr
+    assert "error: rank 0: b.npy is not a readable numeric .npy array (the file is empty, 0 bytes)" in done.stderr
+    assert not (tmp_path / "p.npy").exists()
+
+
 def _rank_pids(launcher_pid: int) -> dict[int, int]:
     """{rank: pid} of torchrun's worker processes (from /proc: their RANK variable)."""
     found = {}
