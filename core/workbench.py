@@ -304,8 +304,8 @@ class Workbench:
     # --- training runs --------------------------------------------------------------------------
 
     def new_run_dir(self, name: str) -> Path:
-        """A fresh folder <runs>/<name>-<time stamp>[-i] (created)."""
-        slug = re.sub(r"[^A-Za-z0-9.]+", "-", Path(str(name)).stem).strip("-").lower()[:48] or "run"
+        """A fresh folder <runs>/<slug of name>-<time stamp>[-i] (created)."""
+        slug = run_slug(name)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for attempt in range(1000):
             run_dir = self.runs_root() / (f"{slug}-{stamp}" + (f"-{attempt}" if attempt else ""))
@@ -479,3 +479,10 @@ class Workbench:
     def study(self, config, out, on_progress: OnProgress = None, should_stop: ShouldStop = None) -> dict:
         """The paper's study (core.evaluation.study) through this workbench's own operations."""
         return run_study(config, Path(out), self, on_progress=on_progress, should_stop=should_stop)
+
+
+def run_slug(name: str) -> str:
+    """A run folder's name part: lower case letters, digits, '.' and '-'. A decimal point between digits
+    becomes 'p' ("divw-g0.5" -> "divw-g0p5") so γ = 0.5 and 0.8 stay two readable names."""
+    text = re.sub(r"(?<=\d)\.(?=\d)", "p", Path(str(name)).name)
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.").lower()[:48] or "run"
