@@ -31,6 +31,9 @@ INTERNAL = dict(api_visibility="private")
 POLL_S = 2.0  # seconds between refreshes of the runs table, chart and grids
 MAX_PLOTTED = 8  # newest runs drawn in the chart and the grid gallery
 TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message", "time left", "model"]
+# shares of the table's width (they sum to 100%): at a 1280-px page every column stays on screen and long
+# run ids and messages wrap inside their cells instead of widening the table
+TABLE_WIDTHS = ["23%", "8%", "6%", "19%", "6%", "22%", "8%", "8%"]
 MODEL_CHOICES = [("WGAN-GP (the paper's GAN)", "wgan-gp"), ("Flow matching (a U-Net, rectified flow)", "flow")]
 OTHER_SCHEMES = ("class-balanced", "inverse-density", "leverage")  # core.diversity.schemes, beyond uniform / DivW
 LOSS_PANELS = {"wgan-gp": (("wdist", "Wasserstein estimate (critic)"), ("loss_g", "Generator loss")),
@@ -306,7 +309,7 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
             start_btn = gr.Button("Start training", variant="primary", elem_id="dw-train-start")
     message = gr.Markdown(elem_id="dw-train-message")
     table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(wb), interactive=False, label="Runs", wrap=True,
-                         elem_id="dw-runs")
+                         column_widths=TABLE_WIDTHS, elem_id="dw-runs")
     with gr.Row():
         run_picker = gr.Dropdown([], label="Run", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", scale=1)

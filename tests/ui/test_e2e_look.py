@@ -1,0 +1,72 @@
+"""How the studio looks at a laptop's width (1280 px), in headless Chromium: the runs table keeps every
+column on screen with a short header row. Screenshots go to test-artifacts/ (gitignored)."""
+
+import numpy as np
+import pytest
+
+from core.data.datasets import DatasetSpec
+from core.training import runs
+from core.training.config import TrainConfig
+from core.workbench import Workbench
+from tests.ui.launch import ARTIFACTS, BROWSER_TEST, chromium, launched_studio
+
+pytestmark = BROWSER_TEST
+WIDTH = 1280
+LONG_MESSAGE = ("failed: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
+                "13.2 GiB already allocated); lower the batch size")
+
+
+def _runs_to_list(root) -> None:
+    """Three run folders (never started): a long upload name with a long failure message, and two γ."""
+    wb = Workbench(root)
+    config = TrainConfig.preset("quick", steps=2, batch_size=8, device="cpu")
+    spec = DatasetSpec("digits", (0, 1), 20)
+    failed = wb.create_run(spec, np.full(40, 1 / 40), config, label="gamma=0.25 (ViT-L-14/openai)", preset="quick",
+                           name="my-holiday-photos-2024-upload.zip-divw-g0.25")
+    runs.write_status(failed, "failed", step=0, steps=2, message=LONG_MESSAGE)
+    for gamma in (0.5, 0.8):
+        wb.create_run(spec, np.full(40, 1 / 40), config, label=f"gamma={gamma} (ViT-L-14/openai)", preset="quick",
+                      name=f"digits-divw-g{gamma}")
+
+
+@pytest.fixture(scope="module")
+def browser_and_url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    _runs_to_list(root)
+    with launched_studio(root, per_class=60, steps=10, extra_tabs=True) as demo, chromium() as browser:
+        yield browser, demo.local_url
+
+
+def _page(browser, url, theme: str = "light"):
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900}, color_scheme=theme)
+    page.set_default_timeout(60_000)
+    page.goto(url + ("?__theme=dark" if theme == "dark" else ""))
+    page.locator("#dw-summary").get_by_text("120 images").wait_for()
+    return page
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"look-{name}.png"), full_page=True)
+
+
+def test_runs_table_fits_a_1280_px_page(browser_and_url):
+    browser, url = browser_and_url
+    page = _page(browser, url)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#dw-runs [role=gridcell]").get_by_text("CUDA out of memory").wait_for()
+    _shot(page, "train-1280")
+    header = page.evaluate("""() => {
+        const cells = [...document.querySelectorAll('#dw-runs th[role=columnheader]')];
+        const span = document.querySelector('#dw-runs th[role=columnheader] span');
+        const style = getComputedStyle(span);
+        const line = style.lineHeight === 'normal' ? 1.2 * parseFloat(style.fontSize) : parseFloat(style.lineHeight);
+        const th = getComputedStyle(cells[0]);
+        return {titles: cells.map(c => c.getAttribute('title')), rights: cells.map(c => c.getBoundingClientRect().right),
+                row: document.querySelector('#dw-runs thead tr').getBoundingClientRect().height,
+                line: line, padding: parseFloat(th.paddingTop) + parseFloat(th.paddingBottom),
+                viewport: document.documentElement.clientWidth}; }""")
+    assert header["titles"] == ["run", "state", "step", "weights", "preset", "message", "time left", "model"]
+    assert all(right <= header["viewport"] for right in header["rights"]), header
+    assert header["row"] <= 2 * header["line"] + header["padding"] + 4, header  # two text lines at most
+    page.close()
