@@ -204,7 +204,7 @@ class Workbench:
             extra = contribution.explanation_columns(features, result.p)
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
-                               extra_columns=extra)
+                               extra_columns=extra, class_names=dataset.class_names)
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
 
     def export_scheme(self, dataset: Dataset, embedder: str, result: SchemeResult, features: np.ndarray | None = None,
@@ -221,7 +221,8 @@ class Workbench:
                           config=config, vs_uniform=vs[0], vs_weighted=vs[1])
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-{result.scheme}").strip("-.")[:80]
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
-                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights")
+                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
+                               class_names=dataset.class_names)
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
 
     # --- explaining weights and choosing γ (core.diversity.suggest / modes / contribution) -----------
