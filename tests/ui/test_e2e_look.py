@@ -1,5 +1,6 @@
 """How the studio looks at a laptop's width (1280 px), in headless Chromium: the runs table keeps every
-column on screen with a short header row. Screenshots go to test-artifacts/ (gitignored)."""
+column on screen with a short header row; "Images per class" reads blank (all), not 0. Screenshots go to
+test-artifacts/ (gitignored)."""
 
 import numpy as np
 import pytest
@@ -33,7 +34,8 @@ def _runs_to_list(root) -> None:
 def browser_and_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     _runs_to_list(root)
-    with launched_studio(root, per_class=60, steps=10, extra_tabs=True) as demo, chromium() as browser:
+    # every image of digits 0 and 1 (images per class: all), as `python app.py` starts
+    with launched_studio(root, per_class=None, steps=10, extra_tabs=True) as demo, chromium() as browser:
         yield browser, demo.local_url
 
 
@@ -41,7 +43,7 @@ def _page(browser, url, theme: str = "light"):
     page = browser.new_page(viewport={"width": WIDTH, "height": 900}, color_scheme=theme)
     page.set_default_timeout(60_000)
     page.goto(url + ("?__theme=dark" if theme == "dark" else ""))
-    page.locator("#dw-summary").get_by_text("120 images").wait_for()
+    page.locator("#dw-summary").get_by_text("360 images").wait_for()
     return page
 
 
@@ -69,4 +71,12 @@ def test_runs_table_fits_a_1280_px_page(browser_and_url):
     assert header["titles"] == ["run", "state", "step", "weights", "preset", "message", "time left", "model"]
     assert all(right <= header["viewport"] for right in header["rights"]), header
     assert header["row"] <= 2 * header["line"] + header["padding"] + 4, header  # two text lines at most
+    page.close()
+
+
+def test_images_per_class_shows_all_not_zero(browser_and_url):
+    browser, url = browser_and_url
+    page = _page(browser, url)
+    field = page.locator("#dw-per-class textarea, #dw-per-class input")
+    assert field.input_value() == "" and field.get_attribute("placeholder") == "all"
     page.close()
