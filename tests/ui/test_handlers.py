@@ -60,6 +60,12 @@ def test_load_dataset_summary_and_cache_hit(data_root):
     assert "from cache" in summary
 
 
+def test_the_embedder_field_takes_the_cli_spelling(data_root, tiny_clip):
+    for spelling in (f"{tiny_clip} none", f"{tiny_clip}/none", f" {tiny_clip} / none "):
+        session, summary, _ = _load(Session(), data_root, classes="0", per_class=4, embedder=spelling)
+        assert session.embedder == f"{tiny_clip}/none" and session.features.shape == (4, 16)
+
+
 def test_images_per_class_blank_all_or_zero_means_every_image():
     for everything in (None, "", " all ", "All", 0, "0"):
         assert parse_per_class(everything) is None
