@@ -148,8 +148,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     with gr.Column(scale=3):
                         summary = gr.Markdown("The start dataset is being prepared…" if choice else
                                               "No dataset loaded yet.", elem_id="dw-summary")
-                        preview = gr.Gallery(label="A few of the images", columns=8, elem_id="dw-preview",
-                                             object_fit="contain", height=320)
+                        preview = gr.Gallery(label="A few of the images", columns=6, elem_id="dw-preview",
+                                             object_fit="contain", height=440)
             with gr.Tab("Weights"):
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",

@@ -23,7 +23,7 @@ from core.diversity.schemes import SchemeConfig
 from core.training.config import PRESETS, TrainConfig
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
-from divweights_ui.figures import empty_figure
+from divweights_ui.figures import empty_figure, page_template
 from divweights_ui.streaming import user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
@@ -188,7 +188,8 @@ def loss_figure(wb: Workbench, run_ids: list[str]):
             figure.add_scatter(x=steps, y=[m.get(key) for m in metrics], name=run_id, legendgroup=run_id,
                                showlegend=col == 1, line={"color": colour}, row=1, col=col)
     figure.update_xaxes(title_text="training step")
-    figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                         template=page_template())
     return figure
 
 
