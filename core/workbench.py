@@ -210,7 +210,7 @@ class Workbench:
             extra = contribution.explanation_columns(features, result.p)
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
-                               extra_columns=extra)
+                               extra_columns=extra, class_names=dataset.class_names)
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
 
     def export_scheme(self, dataset: Dataset, embedder: str, result: SchemeResult, features: np.ndarray | None = None,
@@ -227,7 +227,8 @@ class Workbench:
                           config=config, vs_uniform=vs[0], vs_weighted=vs[1])
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-{result.scheme}").strip("-.")[:80]
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
-                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights")
+                               self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
+                               class_names=dataset.class_names)
         return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
 
     def export_for_trainer(self, dataset: Dataset, p: np.ndarray, kind: str, out=None, total: int | None = None,
@@ -346,8 +347,8 @@ class Workbench:
     # --- training runs --------------------------------------------------------------------------
 
     def new_run_dir(self, name: str) -> Path:
-        """A fresh folder <runs>/<name>-<time stamp>[-i] (created)."""
-        slug = re.sub(r"[^A-Za-z0-9.]+", "-", Path(str(name)).stem).strip("-").lower()[:48] or "run"
+        """A fresh folder <runs>/<slug of name>-<time stamp>[-i] (created)."""
+        slug = run_slug(name)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for attempt in range(1000):
             run_dir = self.runs_root() / (f"{slug}-{stamp}" + (f"-{attempt}" if attempt else ""))
@@ -527,3 +528,10 @@ class Workbench:
     def study(self, config, out, on_progress: OnProgress = None, should_stop: ShouldStop = None) -> dict:
         """The paper's study (core.evaluation.study) through this workbench's own operations."""
         return run_study(config, Path(out), self, on_progress=on_progress, should_stop=should_stop)
+
+
+def run_slug(name: str) -> str:
+    """A run folder's name part: lower case letters, digits, '.' and '-'. A decimal point between digits
+    becomes 'p' ("divw-g0.5" -> "divw-g0p5") so γ = 0.5 and 0.8 stay two readable names."""
+    text = re.sub(r"(?<=\d)\.(?=\d)", "p", Path(str(name)).name)
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.").lower()[:48] or "run"

@@ -86,6 +86,25 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
         raise error(f"Classes should be numbers separated by commas, like 0, 1 (got {text!r}).") from None
 
 
+def parse_per_class(value) -> int | None:
+    """The Dataset tab's "Images per class": blank, "all" or 0 -> None (every image); else a whole number ≥ 1."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", "all", "0"):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer() or number < 1:
+        raise error(f"Images per class should be a whole number like 1000, or blank for all (got {text!r}).")
+    return int(number)
+
+
+def per_class_text(per_class: int | None) -> str:
+    """How the Dataset tab shows images per class: blank for all (gradio's number field showed 0)."""
+    return "" if per_class is None else str(per_class)
+
+
 def parse_indices(text: str | None, n: int) -> np.ndarray:
     """'3, 17, 200-220' -> sorted unique indices, all inside 0..n-1."""
     ranges: list[tuple[int, int]] = []

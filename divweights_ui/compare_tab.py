@@ -19,7 +19,7 @@ from core.evaluation.evaluate import EvalConfig, HIGHER_IS_BETTER, METRICS
 from core.training.runs import read_config
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
-from divweights_ui.figures import empty_figure
+from divweights_ui.figures import empty_figure, page_template
 from divweights_ui.streaming import into_progress, stream, user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
@@ -241,7 +241,7 @@ def metrics_figure(evaluations: list[dict]):
             figure.add_annotation(text="not measured", showarrow=False, x=0.5, y=0.5, xref=f"x{axis} domain",
                                   yref=f"y{axis} domain", font={"color": "#888"})
     figure.update_xaxes(tickangle=-25)  # model names in neighbouring panels would run into each other
-    figure.update_layout(height=600, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    figure.update_layout(height=600, template=page_template(), margin=dict(l=40, r=20, t=50, b=40))
     return figure
 
 
@@ -256,7 +256,7 @@ def coverage_figure(views):
     for label, xy in gen_xy.items():
         figure.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=label, marker={"size": 5, "opacity": 0.7}))
     figure.update_layout(title=f"{method} of the training data; generated samples placed on it", height=460,
-                         template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+                         template=page_template(), margin=dict(l=40, r=20, t=50, b=40))
     return figure
 
 
@@ -268,7 +268,7 @@ def mass_figure(views):
         return empty_figure("This dataset has no class labels, so there is no mass per class.", height=460)
     names = {"data": "data (uniform)", "target": "diversity-weighted target"}
     figure = go.Figure([go.Bar(x=views.classes, y=share, name=names.get(k, k)) for k, share in views.mass.items()])
-    figure.update_layout(barmode="group", yaxis_title="share of probability mass", height=460, template="plotly_white",
+    figure.update_layout(barmode="group", yaxis_title="share of probability mass", height=460, template=page_template(),
                          title="Mass per class: data, weighted target, models",
                          margin=dict(l=40, r=20, t=50, b=40))
     return figure

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
 
 LOG2_RANGE = 6  # map colours saturate at 1/64× and 64× the uniform weight
 FONT = dict(size=13)
+TRANSPARENT = "rgba(0,0,0,0)"  # the page's own background (light or dark) shows through
+GRID = "rgba(128,128,128,0.25)"  # grey lines that read on white and on near-black alike
+# Category10 (plotly's D3): ten mid-tone hues, each readable on white and on near-black, told apart by
+# colour-blind viewers better than plotly's default (whose purple and blue were hard to tell apart)
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def class_colours(n: int) -> list[str]:
+    """n distinct colours, the same in light and dark mode: Category10's ten, beyond that evenly spaced
+    hues of plotly's Turbo scale (its darkest ends left out: they vanish on a dark page)."""
+    if n <= len(CLASS_COLOURS):
+        return list(CLASS_COLOURS[:n])
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Turbo", [0.08 + 0.84 * i / (n - 1) for i in range(n)])
+
+
+@functools.lru_cache(maxsize=1)
+def page_template():
+    """plotly_white with see-through paper and plot backgrounds and grey grid lines, so a chart sits on
+    the page's own background in light and dark mode; the studio's CSS gives its text the page's text
+    colour (assets/studio.css). One read-only object shared by every figure."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    template = go.layout.Template(pio.templates["plotly_white"])
+    template.layout.update(paper_bgcolor=TRANSPARENT, plot_bgcolor=TRANSPARENT, colorway=list(CLASS_COLOURS))
+    for axis in (template.layout.xaxis, template.layout.yaxis):
+        axis.update(gridcolor=GRID, linecolor=GRID, zerolinecolor="rgba(128,128,128,0.5)")
+    return template
 
 
 def _layout(fig, title: str, height: int = 340):
     fig.update_layout(title=dict(text=title, x=0.01), height=height, font=FONT,
-                      margin=dict(l=55, r=20, t=45, b=45), template="plotly_white",
+                      margin=dict(l=55, r=20, t=45, b=45), template=page_template(),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 
@@ -150,11 +182,13 @@ def map_figure(coords: np.ndarray, indices: np.ndarray, relative: np.ndarray | N
         hoverinfo="none",  # the page script shows a tooltip with the thumbnail, index, label and weight
     ))
     if by_class:  # one trace per class, with a legend; the points (and their customdata) stay the same
+        names = sorted(set(labels))  # a class keeps its colour whichever images the map draws
         fig = go.Figure([go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name,
                                       customdata=customdata[mask], hoverinfo="none",
                                       marker=dict(size=sizes if np.isscalar(sizes) else sizes[mask], opacity=0.85,
-                                                  line=dict(width=0.3, color="#333")))
-                         for name in dict.fromkeys(labels) for mask in [np.asarray(labels) == name]])
+                                                  color=colour, line=dict(width=0.3, color="#333")))
+                         for name, colour in zip(names, class_colours(len(names)))
+                         for mask in [np.asarray(labels) == name]])
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     _layout(fig, f"{method.upper()} map of the embeddings ({len(indices):,} of {n_total:,} images drawn)", 560)

@@ -24,7 +24,7 @@ from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
-                                  require_weights, weights_key)
+                                  parse_per_class, require_weights, weights_key)
 from divweights_ui.explain_handlers import health_note
 from divweights_ui.session import Session
 from divweights_ui.streaming import into_progress, stream, user_error
@@ -95,7 +95,7 @@ def _resolve_source(source_kind: str, builtin: str, upload, folder: str, data_ro
 def _spec_and_embedder(classes: str, per_class, seed, source: str, embedder: str,
                        subfolders: bool = False) -> tuple[DatasetSpec, EmbedConfig]:
     try:
-        spec = DatasetSpec(source, parse_classes(classes), int(per_class) if per_class else None, int(seed or 0),
+        spec = DatasetSpec(source, parse_classes(classes), parse_per_class(per_class), int(seed or 0),
                            subfolders_as_classes=bool(subfolders))
         return spec, EmbedConfig.parse(embedder)
     except (TypeError, ValueError) as exc:

@@ -19,7 +19,7 @@ from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures, handlers as h
 from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice,
-                                  builtin_subset_fields)
+                                  builtin_subset_fields, per_class_text)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui import explain_handlers as explain
 from divweights_ui.export_tab import build_export_tab
@@ -89,14 +89,14 @@ def _source_fields(source_kind: str, builtin_name: str):
     builtin = source_kind == SOURCES[0]
     classes, per_class = builtin_subset_fields(builtin_name) if builtin else ("", None)
     return (gr.update(visible=builtin), gr.update(visible=source_kind == SOURCES[1]),
-            gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class),
+            gr.update(visible=source_kind == SOURCES[2]), gr.update(value=classes), gr.update(value=per_class_text(per_class)),
             gr.update(visible=not builtin))
 
 
 def _builtin_fields(builtin_name: str):
     """Another built-in: its own class pair and count (digits' 1,797 images have no 1,000 per class)."""
     classes, per_class = builtin_subset_fields(builtin_name)
-    return gr.update(value=classes), gr.update(value=per_class)
+    return gr.update(value=classes), gr.update(value=per_class_text(per_class))
 
 
 def build_demo(data_root=None, default: StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
@@ -130,8 +130,10 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                             classes = gr.Textbox(value=",".join(map(str, choice.classes)) if choice and choice.classes else "",
                                                  label="Classes", info=HELP["classes"], placeholder="all",
                                                  elem_id="dw-classes")
-                            per_class = gr.Number(value=choice.per_class if choice else None, label="Images per class",
-                                                  info=HELP["per_class"], precision=0, minimum=0, elem_id="dw-per-class")
+                            # a text box: gradio's number field shows 0 for "no value", which read as "0 images"
+                            per_class = gr.Textbox(value=per_class_text(choice.per_class if choice else None),
+                                                   label="Images per class", info=HELP["per_class"], placeholder="all",
+                                                   elem_id="dw-per-class")
                             seed = gr.Number(value=0, label="Seed", info=HELP["seed"], precision=0)
                         upload = gr.File(label="Upload (.zip of images, or .npy/.npz arrays)", type="filepath",
                                          file_types=[".zip", ".npy", ".npz"], visible=False, elem_id="dw-upload")
@@ -147,8 +149,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     with gr.Column(scale=3):
                         summary = gr.Markdown("The start dataset is being prepared…" if choice else
                                               "No dataset loaded yet.", elem_id="dw-summary")
-                        preview = gr.Gallery(label="A few of the images", columns=8, elem_id="dw-preview",
-                                             object_fit="contain", height=320)
+                        preview = gr.Gallery(label="A few of the images", columns=6, elem_id="dw-preview",
+                                             object_fit="contain", height=440)
             with gr.Tab("Weights"):
                 with gr.Row():
                     gamma = gr.Slider(0, 1, value=wc.gamma, step=0.05, label="γ (diversity strength)",

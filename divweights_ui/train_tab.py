@@ -25,7 +25,7 @@ from core.diversity.schemes import SchemeConfig
 from core.training.config import PRESETS, TrainConfig
 from core.workbench import Workbench
 from divweights_ui.common import error, image_array
-from divweights_ui.figures import empty_figure
+from divweights_ui.figures import empty_figure, page_template
 from divweights_ui.streaming import user_error
 
 GPU = dict(concurrency_id="gpu", concurrency_limit=1)
@@ -33,6 +33,9 @@ INTERNAL = dict(api_visibility="private")
 POLL_S = 2.0  # seconds between refreshes of the runs table, chart and grids
 MAX_PLOTTED = 8  # newest runs drawn in the chart and the grid gallery
 TABLE_HEADERS = ["run", "state", "step", "weights", "preset", "message", "time left", "model"]
+# shares of the table's width (they sum to 100%): at a 1280-px page every column stays on screen and long
+# run ids and messages wrap inside their cells instead of widening the table
+TABLE_WIDTHS = ["23%", "8%", "6%", "19%", "6%", "22%", "8%", "8%"]
 MODEL_CHOICES = [("WGAN-GP (the paper's GAN)", "wgan-gp"), ("Flow matching (a U-Net, rectified flow)", "flow")]
 OTHER_SCHEMES = ("class-balanced", "inverse-density", "leverage")  # core.diversity.schemes, beyond uniform / DivW
 LOSS_PANELS = {"wgan-gp": (("wdist", "Wasserstein estimate (critic)"), ("loss_g", "Generator loss")),
@@ -195,7 +198,8 @@ def loss_figure(wb: Workbench, run_ids: list[str]):
             figure.add_scatter(x=steps, y=[m.get(key) for m in metrics], name=run_id, legendgroup=run_id,
                                showlegend=col == 1, line={"color": colour}, row=1, col=col)
     figure.update_xaxes(title_text="training step")
-    figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    figure.update_layout(height=360, margin={"l": 40, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                         template=page_template())
     return figure
 
 
@@ -322,7 +326,7 @@ def build_train_tab(session_state: gr.State, wb: Workbench) -> None:
             start_btn = gr.Button("Start training", variant="primary", elem_id="dw-train-start")
     message = gr.Markdown(elem_id="dw-train-message")
     table = gr.Dataframe(headers=TABLE_HEADERS, value=runs_table(wb), interactive=False, label="Runs", wrap=True,
-                         elem_id="dw-runs")
+                         column_widths=TABLE_WIDTHS, elem_id="dw-runs")
     with gr.Row():
         run_picker = gr.Dropdown([], label="Run", scale=3)
         stop_btn = gr.Button("Stop", variant="stop", scale=1)

@@ -71,3 +71,18 @@ def trained_run(data_root):
             "--batch-size", "16", "--run-dir", str(data_root / "runs" / "base"), "--no-queue", "--device", "cpu"]
     assert main(args) == 0
     return data_root / "runs" / "base"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """The name of a tiny open_clip architecture (random weights, no download; tests/core/data/test_embed.py)."""
+    import json
+
+    import open_clip
+
+    from tests.core.data.test_embed import TINY, TINY_CFG
+
+    path = tmp_path_factory.mktemp("configs") / f"{TINY}.json"
+    path.write_text(json.dumps(TINY_CFG))
+    open_clip.add_model_config(path)
+    return TINY

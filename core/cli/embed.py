@@ -23,8 +23,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--per-class", type=int, default=None, help="examples per class (e.g. 3000)")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     parser.add_argument("--subfolders-as-classes", action="store_true", help="folders: subfolder = class")
-    parser.add_argument("--model", default=defaults.model, help="open_clip model, 'pixels' or 'precomputed'")
-    parser.add_argument("--pretrained", default=defaults.pretrained, help="open_clip tag, checkpoint file or 'none'")
+    parser.add_argument("--model", default=defaults.model,
+                        help="open_clip model (ViT-L-14, or with its weights ViT-L-14/openai as the studio "
+                             "writes it), 'pixels' or 'precomputed'")
+    parser.add_argument("--pretrained", default=None,
+                        help=f"open_clip tag, checkpoint file or 'none' (default: {defaults.pretrained})")
     parser.add_argument("--image-size", type=int, default=None, help="pixels: resize to this square size")
     parser.add_argument("--batch-size", type=int, default=None, help="default: sized to the device")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -59,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
     dataset = wb.load(dataset_spec(args.source, args.classes, args.per_class, args.seed, args.subfolders_as_classes))
     if "labels" in paths and dataset.labels is None:
         raise UserError(f"{dataset.name} has no labels to write to --labels-out")
-    config = EmbedConfig(args.model, args.pretrained, args.image_size, args.batch_size, args.device)
+    try:
+        config = EmbedConfig.parse(args.model, args.pretrained, image_size=args.image_size,
+                                   batch_size=args.batch_size, device=args.device)
+    except ValueError as exc:
+        raise UserError(f"--model/--pretrained: {exc}") from None
     bar = ProgressBar()
     try:
         features, hit = wb.embed(dataset, config, on_progress=bar, use_cache=not args.no_cache)

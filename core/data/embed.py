@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,17 +55,31 @@ class EmbedConfig:
         return f"{self.model}/{self.pretrained or 'none'}"
 
     @classmethod
-    def parse(cls, text: str | None, **settings) -> "EmbedConfig":
-        """The one reading of an embedder string: 'pixels', 'precomputed', 'MODEL' (the 'openai'
-        weights) or 'MODEL/PRETRAINED' (an open_clip tag, a checkpoint file or 'none'); the inverse
-        of `describe`. settings: image_size, batch_size, device."""
-        text = (text or "").strip()
-        if text in (PIXELS, PRECOMPUTED):
-            return cls(model=text, pretrained="", **settings)
-        model, _, pretrained = text.partition("/")
-        if not model.strip():
-            raise ValueError("choose an embedder: pixels, precomputed or an open_clip model such as ViT-L-14/openai")
-        return cls(model=model.strip(), pretrained=pretrained.strip() or cls.pretrained, **settings)
+    def parse(cls, text: str | None, pretrained: str | None = None, **settings) -> "EmbedConfig":
+        """The one reading of an embedder string (`parse_embedder`), the inverse of `describe`.
+        pretrained: the CLI's separate --pretrained, if given. settings: image_size, batch_size, device."""
+        model, tag = parse_embedder(text, pretrained)
+        return cls(model=model, pretrained=tag, **settings)
+
+
+def parse_embedder(text: str | None, pretrained: str | None = None) -> tuple[str, str]:
+    """'pixels', 'precomputed', 'MODEL' (the 'openai' weights), 'MODEL/PRETRAINED' or 'MODEL PRETRAINED'
+    (PRETRAINED: an open_clip tag, a checkpoint file or 'none') -> (model, pretrained). The studio's
+    "ViT-L-14/openai" and the CLI's `--model ViT-L-14 --pretrained openai` are the same embedder;
+    `pretrained` (the CLI's --pretrained) may repeat the tag written in `text`, not contradict it."""
+    text = (text or "").strip()
+    if text in (PIXELS, PRECOMPUTED):
+        return text, ""
+    # MODEL/PRETRAINED, MODEL PRETRAINED or MODEL / PRETRAINED; "MODEL /abs/ckpt.pt" keeps its absolute path
+    match = re.fullmatch(r"([^/\s]+)(?:/(.*)|\s+(?:/\s+)?(.*))?", text, flags=re.DOTALL)
+    if match is None:
+        raise ValueError("choose an embedder: pixels, precomputed or an open_clip model such as ViT-L-14/openai "
+                         f"(got {text!r})")
+    model, written = match.group(1), (match.group(2) or match.group(3) or "").strip()
+    given = (pretrained or "").strip()
+    if written and given and written != given:
+        raise ValueError(f"the model {text!r} names the weights {written!r} but pretrained says {given!r}: give one")
+    return model, written or given or EmbedConfig.pretrained
 
 
 def check_web_embedder(config: EmbedConfig, models_dir: Path) -> EmbedConfig:

@@ -84,6 +84,30 @@ def nearest_neighbours(features, k: int = 5, queries=None, block: int = NEIGHBOU
     return found, sims
 
 
+NEIGHBOURHOOD_Z = 2.5  # robust z-score of a nearest-neighbour similarity beyond which a region is crowded/isolated
+WEIGHT_NOTED = 1.25  # a weight this many times (or 1/this of) the uniform share is worth a reason
+
+
+@dataclass
+class NeighbourScale:
+    """How similar images are to their nearest neighbour, over the dataset (a fixed sample): the scale
+    against which one image's neighbourhood is called crowded, isolated or typical."""
+
+    median: float
+    spread: float  # 1.4826 × median absolute deviation: a standard deviation that outliers do not inflate
+
+    def z(self, similarity: float) -> float:
+        """Robust z-score of a nearest-neighbour similarity (0 where every sampled image has the same)."""
+        gap = float(similarity) - self.median
+        return gap / self.spread if self.spread > 0 else (0.0 if abs(gap) < 1e-9 else float(np.sign(gap)) * np.inf)
+
+    def region(self, similarity: float) -> str:
+        """"crowded", "isolated" or "typical": a gap inside the spread of the dataset's own nearest-neighbour
+        similarities is noise, not a reason (pixel features: 0.981 against a median 0.980)."""
+        z = self.z(similarity)
+        return "crowded" if z > NEIGHBOURHOOD_Z else ("isolated" if z < -NEIGHBOURHOOD_Z else "typical")
+
+
 @dataclass
 class Why:
     """Why one example got its weight (the Inspect tab's caption, `Workbench.why`)."""
@@ -94,7 +118,11 @@ class Why:
     percent_per_percent_uniform: float  # the same under uniform sampling
     neighbours: np.ndarray  # (k,) indices of its most similar other examples
     similarities: np.ndarray  # (k,) their cosine similarities
-    typical_similarity: float  # median nearest-neighbour similarity of the dataset (a scale)
+    scale: NeighbourScale  # the dataset's nearest-neighbour similarities
+
+    @property
+    def region(self) -> str:
+        return self.scale.region(float(self.similarities[0]))
 
     @property
     def text(self) -> str:
@@ -105,31 +133,46 @@ def explain(why: Why) -> str:
     """One paragraph for people."""
     gain = why.percent_per_percent_uniform
     verb = "raise" if gain >= 0 else "lower"
-    nearest, typical = float(why.similarities[0]), why.typical_similarity
     closest = ", ".join(f"#{i} ({s:.3f})" for i, s in zip(why.neighbours.tolist(), why.similarities.tolist()))
-    if gain < 0 and nearest > typical:
-        reason = (f"It sits in a crowded region: its nearest neighbour is more similar ({nearest:.3f}) than a typical "
-                  f"image's ({typical:.3f}), so its look is already covered and it gets less weight.")
-    elif gain < 0:
-        reason = "Its look is common in the set as a whole, so more of it would make the set less diverse."
-    elif nearest < typical:
-        reason = (f"Its nearest neighbour is less similar ({nearest:.3f}) than a typical image's ({typical:.3f}): "
-                  "it adds a look the others lack, so it gets more weight.")
-    else:
-        reason = "It has close neighbours, but it still adds variety the set as a whole lacks."
     return (f"Weight {why.relative_weight:.3g}× the uniform share. With every image equally likely, moving 1% of "
-            f"the draws onto image #{why.index} would {verb} the Vendi Score by {abs(gain):.3g}%. {reason} "
+            f"the draws onto image #{why.index} would {verb} the Vendi Score by {abs(gain):.3g}%. {reason(why)} "
             f"(At the current weights the same move changes it by {why.percent_per_percent:+.3g}%: near zero, "
             f"because the weights already balance diversity against spreading the draws.) "
             f"Nearest images (cosine similarity): {closest}.")
 
 
+def reason(why: Why) -> str:
+    """The sentence that says what sets the image apart: its neighbourhood when that is out of the
+    ordinary, else its direction in feature space (the spectrum), else nothing ("not distinctive")."""
+    nearest, scale = float(why.similarities[0]), why.scale
+    against = f"{nearest:.3f}, against a typical {scale.median:.3f} give or take {scale.spread:.3f} over the set"
+    region, gain, weight = why.region, why.percent_per_percent_uniform, why.relative_weight
+    if region == "crowded":
+        then = ("so its look is already covered and it gets less weight" if gain < 0 else
+                "yet it still adds variety the set as a whole lacks")
+        return f"It sits in a crowded region: its nearest neighbour is unusually similar ({against}), {then}."
+    if region == "isolated":
+        then = ("it adds a look the others lack, so it gets more weight" if gain >= 0 else
+                "yet its look leans on directions the set already covers, so more of it would not add diversity")
+        return f"It is isolated: its nearest neighbour is unusually far ({against}): {then}."
+    typical = f"Its neighbourhood is typical (nearest neighbour {against})"
+    if 1 / WEIGHT_NOTED < weight < WEIGHT_NOTED:
+        return f"{typical}, and its weight is close to the uniform share: it is not distinctive."
+    if weight >= WEIGHT_NOTED and gain >= 0:
+        return (f"{typical}; its extra weight comes from the set as a whole: it leans towards directions of the "
+                "features that few images cover (the similarity matrix's spectrum), so more of it adds diversity.")
+    if weight <= 1 / WEIGHT_NOTED and gain < 0:
+        return (f"{typical}; its low weight comes from the set as a whole: it leans towards directions of the "
+                "features that many images cover (the similarity matrix's spectrum), so more of it would lower diversity.")
+    return (f"{typical}, and nothing about it alone explains its weight: that comes from how the weights share "
+            "the mass among images that look alike.")
+
+
 def why(features, p, index: int, k: int = 6, reduced: np.ndarray | None = None,
-        typical: float | None = None) -> Why:
+        scale: NeighbourScale | None = None) -> Why:
     """The contribution and nearest neighbours of example `index` under p (n,).
 
-    typical: the dataset's median nearest-neighbour similarity when known (else estimated from a
-    fixed sample of 256 examples)."""
+    scale: the dataset's `neighbour_scale` when known (else estimated from a fixed sample of 256 examples)."""
     p = check_probabilities(p)
     n = len(p)
     if not 0 <= int(index) < n:
@@ -137,17 +180,19 @@ def why(features, p, index: int, k: int = 6, reduced: np.ndarray | None = None,
     F = reduced if reduced is not None else reduced_features(features)
     weighted, uniform = contributions(None, p, F), contributions(None, None, F)
     neighbours, sims = nearest_neighbours(features, k, [int(index)])
-    if typical is None:
-        typical = typical_similarity(features)
+    if scale is None:
+        scale = neighbour_scale(features)
     return Why(int(index), float(p[index] * n), float(weighted.percent_per_percent[index]),
-               float(uniform.percent_per_percent[index]), neighbours[0], sims[0], typical)
+               float(uniform.percent_per_percent[index]), neighbours[0], sims[0], scale)
 
 
-def typical_similarity(features, sample: int = 256, seed: int = 0) -> float:
-    """Median similarity of an example to its nearest neighbour, over a fixed random sample."""
+def neighbour_scale(features, sample: int = 256, seed: int = 0) -> NeighbourScale:
+    """The spread of images' similarity to their nearest neighbour, over a fixed random sample."""
     n = len(features)
     queries = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
-    return float(np.median(nearest_neighbours(features, 1, queries)[1][:, 0]))
+    nearest = nearest_neighbours(features, 1, queries)[1][:, 0]  # (m,)
+    median = float(np.median(nearest))
+    return NeighbourScale(median, 1.4826 * float(np.median(np.abs(nearest - median))))
 
 
 def explanation_columns(features, p, k: int = 3) -> dict[str, list[str]]:

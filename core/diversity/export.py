@@ -1,6 +1,7 @@
 """Write diversity weights where other tools can use them.
 
-- `<stem>.csv`: index, id, label, weight (n * p, 1.0 = uniform share), p (+ why-columns when features are given)
+- `<stem>.csv`: index, id, label (the class name), label_id (its number), weight (n * p, 1.0 = uniform
+  share), p (+ why-columns when features are given)
 - `<stem>.npy`: p as float64 (n,), plus `<stem>.json`: dataset fingerprint, embedder, config, VS
 - a copy-paste PyTorch snippet that reads the .npy into `core.DiversityWeightedSampler` (DDP-aware)
 - small PNG thumbnails (for galleries) into a generated-files folder
@@ -40,9 +41,12 @@ class ExportMeta:
 
 
 def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | None,
-                     extra: dict[str, Sequence[str]] | None = None) -> str:
-    """CSV text with header index,id,label,weight,p (weight = n * p), then any `extra` columns
-    (name -> n text values, e.g. `core.diversity.contribution.explanation_columns`)."""
+                     extra: dict[str, Sequence[str]] | None = None, class_names: Sequence[str] | None = None) -> str:
+    """CSV text with header index,id,label,label_id,weight,p (weight = n * p), then any `extra` columns
+    (name -> n text values, e.g. `core.diversity.contribution.explanation_columns`).
+
+    labels (n,): class ids; label is the id's name in class_names (the id itself where there is none),
+    label_id the id; both empty without labels."""
     p = check_probabilities(p)
     if len(ids) != p.size:
         raise ValueError(f"{len(ids)} ids for {p.size} weights")
@@ -51,11 +55,20 @@ def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | Non
         raise ValueError(f"every extra CSV column needs {p.size} values")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "id", "label", "weight", "p", *extra])
+    writer.writerow(["index", "id", "label", "label_id", "weight", "p", *extra])
     for i, (item_id, prob) in enumerate(zip(ids, p)):
-        label = "" if labels is None else int(labels[i])
-        writer.writerow([i, item_id, label, f"{prob * p.size:.9g}", f"{prob:.12g}", *(v[i] for v in extra.values())])
+        label_id = "" if labels is None else int(labels[i])
+        label = class_name(label_id, class_names)
+        writer.writerow([i, item_id, label, label_id, f"{prob * p.size:.9g}", f"{prob:.12g}",
+                         *(v[i] for v in extra.values())])
     return buffer.getvalue()
+
+
+def class_name(label_id: int | str, class_names: Sequence[str] | None) -> str:
+    """The name of a class id ("" for no label; the id itself when the names do not cover it)."""
+    if label_id == "":
+        return ""
+    return str(class_names[label_id]) if class_names and 0 <= label_id < len(class_names) else str(label_id)
 
 
 def sidecar(p: np.ndarray, meta: ExportMeta) -> dict[str, Any]:
@@ -79,12 +92,14 @@ def export_weights(
     out_dir: str | Path,
     stem: str = "weights",
     extra_columns: dict[str, Sequence[str]] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Write `<stem>.csv` (plus `extra_columns`), `<stem>.npy` and `<stem>.json` into out_dir; return their paths."""
+    """Write `<stem>.csv` (plus `extra_columns`; labels named by class_names), `<stem>.npy` and `<stem>.json`
+    into out_dir; return their paths."""
     p = check_probabilities(p)
     if not stem or "/" in stem or stem.startswith("."):
         raise ValueError(f"export name {stem!r} must be a plain file name")
-    csv_text = weights_csv_text(p, ids, labels, extra_columns)  # validate everything before writing anything
+    csv_text = weights_csv_text(p, ids, labels, extra_columns, class_names)  # validate everything before writing anything
     document = sidecar(p, meta)
     out_dir = Path(out_dir)
     return {

@@ -178,6 +178,13 @@ def test_eval_config_follows_the_weights_embedder():
     assert isinstance(EvalConfig.for_embedder(PIXELS, n_samples=5), EvalConfig)
 
 
+def test_run_names_carry_gamma(wb):
+    names = [wb.create_run(PAIR, None, TINY_TRAIN, name=f"pair-divw-g{gamma:g}").name for gamma in (0.5, 0.8, 0)]
+    assert [name.split("-2")[0] for name in names] == ["pair-divw-g0p5", "pair-divw-g0p8", "pair-divw-g0"]
+    label_named = wb.create_run(PAIR, None, TINY_TRAIN, label="gamma=0.25 (pixels)").name  # the default name
+    assert label_named.startswith("digits-gamma-0p25-pixels-")
+
+
 def test_run_folders_from_the_page_are_direct_children_of_runs(wb, tmp_path):
     run_dir = wb.create_run(PAIR, None, TINY_TRAIN, name="x" * 300)  # a long name is shortened, not a traceback
     assert run_dir.parent == wb.runs_root() and len(run_dir.name) < 80

@@ -2,6 +2,7 @@
 and the export's why-columns (CPU, tiny data)."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -72,3 +73,10 @@ def test_export_with_features_says_why(wb, ready):
     assert len(rows[0]["nearest_neighbours"].split(";")) == 3
     plain = wb.export(ready.dataset, "pixels", result)
     assert "nearest_neighbours" not in plain.csv.read_text().splitlines()[0]
+
+
+def test_export_names_the_classes(wb, ready):
+    named = dataclasses.replace(ready.dataset, class_names=["zero", "one"] + [str(c) for c in range(2, 10)])
+    rows = list(csv.DictReader(wb.export(named, "pixels", wb.weights(ready.features, CONFIG)).csv.open()))
+    assert [r["label"] for r in rows] == [["zero", "one"][c] for c in named.labels]
+    assert [int(r["label_id"]) for r in rows] == named.labels.tolist()

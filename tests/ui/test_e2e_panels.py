@@ -31,10 +31,10 @@ def test_another_built_in_resets_the_class_fields(browser_and_url):
     page = _page(browser, url)
     _choose(page, "dw-builtin", "fashion-mnist")
     page.wait_for_function("() => document.querySelector('#dw-classes textarea, #dw-classes input').value === '0, 1'")
-    assert page.locator("#dw-per-class input").input_value() == "1000"
+    assert page.locator("#dw-per-class textarea, #dw-per-class input").input_value() == "1000"
     _choose(page, "dw-builtin", "digits")
     page.wait_for_function("() => document.querySelector('#dw-classes textarea, #dw-classes input').value === ''")
-    assert page.locator("#dw-per-class input").input_value() == ""
+    assert page.locator("#dw-per-class textarea, #dw-per-class input").input_value() == ""
     page.close()
 
 

@@ -17,6 +17,7 @@ from core.workbench import Workbench
 from divweights_ui import handlers as h
 from divweights_ui import map_handlers as m
 from divweights_ui import weights_handlers as w
+from divweights_ui.common import parse_per_class, per_class_text
 from divweights_ui.session import Session
 
 BUILTIN = h.SOURCES[0]
@@ -60,10 +61,24 @@ def test_load_dataset_summary_and_cache_hit(data_root):
     assert "from cache" in summary
 
 
+def test_the_embedder_field_takes_the_cli_spelling(data_root, tiny_clip):
+    for spelling in (f"{tiny_clip} none", f"{tiny_clip}/none", f" {tiny_clip} / none "):
+        session, summary, _ = _load(Session(), data_root, classes="0", per_class=4, embedder=spelling)
+        assert session.embedder == f"{tiny_clip}/none" and session.features.shape == (4, 16)
+
+
+def test_images_per_class_blank_all_or_zero_means_every_image():
+    for everything in (None, "", " all ", "All", 0, "0"):
+        assert parse_per_class(everything) is None
+    assert parse_per_class("20") == parse_per_class(20) == parse_per_class(20.0) == parse_per_class(" 20 ") == 20
+    assert per_class_text(None) == "" and per_class_text(1000) == "1000"
+
+
 @pytest.mark.parametrize("overrides", [
     dict(classes="0, 99"),  # class that does not exist
     dict(classes="zero"),  # not a number
     dict(per_class=5000),  # more than there are
+    dict(per_class="lots"), dict(per_class="-3"), dict(per_class="2.5"),
     dict(source_kind=h.SOURCES[2], folder="../../etc"),  # outside the data root
     dict(source_kind=h.SOURCES[2], folder="no_such_folder"),
     dict(source_kind=h.SOURCES[1], upload=None),

@@ -146,13 +146,13 @@ def test_own_images_empty_the_class_fields_and_built_in_restores_them():
 
     upload = _source_fields(h.SOURCES[1], "fashion-mnist")
     assert [update["visible"] for update in upload[:3]] == [False, True, False]
-    assert upload[3]["value"] == "" and upload[4]["value"] is None  # an unlabelled zip would refuse "0,1"
+    assert upload[3]["value"] == "" and upload[4]["value"] == ""  # an unlabelled zip would refuse "0,1"
     folder = _source_fields(h.SOURCES[2], "fashion-mnist")
     assert [update["visible"] for update in folder[:3]] == [False, False, True] and folder[3]["value"] == ""
     builtin = _source_fields(h.SOURCES[0], "fashion-mnist")
-    assert builtin[0]["visible"] and (builtin[3]["value"], builtin[4]["value"]) == ("0, 1", 1000)
+    assert builtin[0]["visible"] and (builtin[3]["value"], builtin[4]["value"]) == ("0, 1", "1000")
     digits = _builtin_fields("digits")  # another built-in: its own fields, not Fashion's "0, 1 / 1000"
-    assert (digits[0]["value"], digits[1]["value"]) == ("", None)
+    assert (digits[0]["value"], digits[1]["value"]) == ("", "")  # blank: all (a number field showed 0)
 
 
 def test_allowed_hosts_are_this_computer_and_the_chosen_host():

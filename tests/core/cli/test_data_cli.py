@@ -77,6 +77,19 @@ def test_bad_input_exits_2_and_writes_nothing(workdir, data_root, capsys, argv, 
     assert list(workdir.rglob("*.npy")) == [] and list(data_root.rglob("*.npy")) == []
 
 
+def test_embed_takes_the_studio_spelling_of_a_model(workdir, tiny_clip, capsys):
+    spellings = {"flags": ["--model", tiny_clip, "--pretrained", "none"], "slash": ["--model", f"{tiny_clip}/none"],
+                 "space": ["--model", f"{tiny_clip} none"]}
+    for name, flags in spellings.items():
+        assert main(["embed", "digits", "--classes", "0", "--per-class", "4", *flags, "--device", "cpu",
+                     "--out", f"{name}.npy"]) == 0, capsys.readouterr().err
+        assert json.loads((workdir / f"{name}.json").read_text())["config"]["pretrained"] == "none"
+    np.testing.assert_array_equal(np.load(workdir / "flags.npy"), np.load(workdir / "slash.npy"))
+    np.testing.assert_array_equal(np.load(workdir / "flags.npy"), np.load(workdir / "space.npy"))
+    assert main(["embed", "digits", "--model", f"{tiny_clip}/none", "--pretrained", "openai", "--out", "x.npy"]) == 2
+    assert "give one" in capsys.readouterr().err and not (workdir / "x.npy").exists()
+
+
 def test_missing_clip_weights_is_a_clear_error(workdir, capsys, tmp_path, monkeypatch):
     import huggingface_hub.constants
 

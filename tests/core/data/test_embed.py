@@ -8,7 +8,7 @@ import pytest
 
 from core.data import embed as embed_module
 from core.data.dataset import make_dataset
-from core.data.embed import EmbedCancelled, EmbedConfig, WeightsUnavailable, embed, embed_cached
+from core.data.embed import EmbedCancelled, EmbedConfig, WeightsUnavailable, embed, embed_cached, parse_embedder
 
 TINY = "divweights-tiny-test"
 TINY_CFG = {"embed_dim": 16,
@@ -249,3 +249,26 @@ def test_clip_through_the_cache(tiny_model, tmp_path):
     again, hit_again = embed_cached(ds, config, cache_dir=tmp_path)
     assert (hit, hit_again) == (False, True) and first.shape == (6, 16)
     np.testing.assert_array_equal(first, again)
+
+
+# ---------------------------------------------------------------------------- naming an embedder
+
+
+@pytest.mark.parametrize("text, pretrained", [("ViT-L-14/openai", None), ("ViT-L-14 openai", None),
+                                              (" ViT-L-14 / openai ", None), ("ViT-L-14", "openai"),
+                                              ("ViT-L-14", None), ("ViT-L-14/openai", "openai")])
+def test_the_studio_and_cli_spellings_name_one_embedder(text, pretrained):
+    assert parse_embedder(text, pretrained) == ("ViT-L-14", "openai")
+    assert EmbedConfig.parse(text, pretrained).describe() == "ViT-L-14/openai"  # parse inverts describe
+
+
+def test_embedder_names_keep_checkpoint_paths_and_refuse_contradictions():
+    assert parse_embedder("ViT-B-32//home/me/ckpt.pt") == ("ViT-B-32", "/home/me/ckpt.pt")
+    assert parse_embedder("ViT-B-32 /home/me/my models/ckpt.pt") == ("ViT-B-32", "/home/me/my models/ckpt.pt")
+    assert parse_embedder("ViT-B-32", "none") == ("ViT-B-32", "none")
+    assert parse_embedder("pixels", "openai") == ("pixels", "")
+    with pytest.raises(ValueError, match="names the weights 'openai' but pretrained says 'none'"):
+        parse_embedder("ViT-L-14/openai", "none")
+    for bad in ("", "  ", "/openai"):
+        with pytest.raises(ValueError, match="choose an embedder"):
+            parse_embedder(bad)

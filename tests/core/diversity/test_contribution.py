@@ -69,3 +69,45 @@ def test_explanation_columns_for_every_example(items):
     columns = C.explanation_columns(X, p, k=2)
     assert all(len(v) == 60 for v in columns.values())
     assert len(columns["nearest_neighbours"][0].split(";")) == 2
+
+
+def _pixel_like_noise(n: int = 300, d: int = 64, seed: int = 5) -> np.ndarray:
+    """Uniform noise in [0, 1]: like raw pixels, every image's nearest neighbour is about as similar."""
+    return np.random.default_rng(seed).random((n, d))
+
+
+def test_a_point_in_a_dense_cluster_is_crowded():
+    X = _pixel_like_noise()
+    X[1:8] = X[0] + 0.01 * np.random.default_rng(6).standard_normal((7, 64))  # a tight cluster around image 0
+    why = C.why(X, np.full(len(X), 1 / len(X)), 0)
+    assert why.region == "crowded" and "crowded region" in why.text and "isolated" not in why.text
+
+
+def test_an_isolated_point_is_isolated():
+    X = _pixel_like_noise()
+    X[0] = np.eye(64)[0]  # one bright pixel: far from every noise image
+    why = C.why(X, np.full(len(X), 1 / len(X)), 0)
+    assert why.region == "isolated" and "isolated" in why.text and "crowded" not in why.text
+
+
+def test_a_typical_point_in_noise_is_neither():
+    X = _pixel_like_noise()
+    n = len(X)
+    nearest = C.nearest_neighbours(X, 1)[1][:, 0]
+    gain = C.contributions(X).percent_per_percent
+    scale = C.neighbour_scale(X, sample=n)
+    # a point a hair more similar to its neighbour than the median, whose mass lowers VS: the old text
+    # called such a point crowded ("0.981 vs typical 0.980")
+    above = np.flatnonzero((nearest > scale.median) & (gain < 0))
+    index = int(above[np.argmin(nearest[above])])
+    p = np.random.default_rng(7).dirichlet(np.full(n, 50.0))
+    text = C.why(X, p, index, scale=scale).text
+    assert "crowded" not in text and "isolated" not in text and "neighbourhood is typical" in text
+    regions = [scale.region(s) for s in nearest]
+    assert regions.count("typical") >= 0.95 * n  # noise is noise: hardly any image is called out
+
+
+def test_a_typical_neighbourhood_with_the_uniform_share_is_not_distinctive():
+    X = _pixel_like_noise()
+    why = C.why(X, np.full(len(X), 1 / len(X)), int(np.argsort(C.nearest_neighbours(X, 1)[1][:, 0])[150]))
+    assert why.region == "typical" and "not distinctive" in why.text

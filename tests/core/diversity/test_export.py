@@ -20,10 +20,19 @@ def test_export_roundtrip(tmp_path):
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
     assert float(rows[3]["weight"]) == pytest.approx(1.6)  # n * p
     assert float(rows[3]["p"]) == pytest.approx(0.4)
-    assert rows[1]["label"] == "1"
+    assert rows[1]["label"] == "1" and rows[1]["label_id"] == "1"  # no class names: the number
     side = json.loads(paths["json"].read_text())
     assert side["dataset_fingerprint"] == "abc123" and side["config"] == {"gamma": 0.8}
     assert side["vs_weighted"] == 3.0 and side["n"] == 4
+
+
+def test_csv_labels_are_class_names_with_their_ids(tmp_path):
+    paths = export.export_weights(np.full(3, 1 / 3), ["a", "b", "c"], np.array([2, 0, 3]), _meta(), tmp_path,
+                                  class_names=["cat", "dog", "bird"])
+    rows = list(csv.DictReader(open(paths["csv"])))
+    assert [(r["label"], r["label_id"]) for r in rows] == [("bird", "2"), ("cat", "0"), ("3", "3")]  # 3: no name
+    unlabelled = export.weights_csv_text(np.full(2, 0.5), ["a", "b"], None, class_names=["cat"])
+    assert [(r["label"], r["label_id"]) for r in csv.DictReader(unlabelled.splitlines())] == [("", ""), ("", "")]
 
 
 def test_bad_weights_write_nothing_and_keep_old_files(tmp_path):

@@ -172,5 +172,5 @@ def test_a_scheme_exports_like_diversity_weights(data_root):
     result = wb.scheme_weights(None, dataset.labels, SchemeConfig("class-balanced"), n=len(dataset))
     files = wb.export_scheme(dataset, "pixels", result)
     np.testing.assert_allclose(load_exported_weights(files.npy), result.p)
-    assert "class-balanced" in files.npy.name and files.csv.read_text().startswith("index,id,label,weight,p")
+    assert "class-balanced" in files.npy.name and files.csv.read_text().startswith("index,id,label,label_id,weight,p")
     assert '"scheme": "class-balanced"' in files.json.read_text()
