@@ -188,10 +188,12 @@ class Workbench:
                           summary)
 
     def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64,
-               features: np.ndarray | None = None) -> ExportFiles:
+               features: np.ndarray | None = None, explained: contribution.Explained | None = None) -> ExportFiles:
         """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed
         by everything the weights depend on (dataset, embedder, full config): sessions never share one.
-        features (n, d): the CSV also says why each weight (VS gain per 1% of mass, nearest neighbours)."""
+        features (n, d): the CSV also says why each weight (VS gain per 1% of mass; nearest neighbours up
+        to contribution.EXPORT_NEIGHBOURS_MAX_N examples, said in the note and the sidecar beyond).
+        explained: `explain_weights(features, result.p)` when the caller keeps it."""
         if self.limits is not None:
             check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         config = {k: v for k, v in asdict(result.config).items() if k != "device"}
@@ -199,13 +201,19 @@ class Workbench:
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
                           config=config, vs_uniform=float(result.vs_uniform), vs_weighted=float(result.vs_final))
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-g{result.config.gamma:g}").strip("-.")[:80]
-        extra = None
+        extra, note = None, ""
         if features is not None:
-            extra = contribution.explanation_columns(features, result.p)
+            extra = contribution.explanation_columns(features, result.p, explained=explained)
+            if "nearest_neighbours" not in extra:
+                note = (f"The CSV has no nearest-neighbour columns: above {contribution.EXPORT_NEIGHBOURS_MAX_N:,} "
+                        f"images finding every image's neighbours takes minutes (n² comparisons); the "
+                        f"Why panel finds any one image's at once.")
+                meta.notes.append(note)
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
                                extra_columns=extra)
-        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size),
+                           note)
 
     def export_scheme(self, dataset: Dataset, embedder: str, result: SchemeResult, features: np.ndarray | None = None,
                       batch_size: int = 64) -> ExportFiles:
@@ -262,11 +270,16 @@ class Workbench:
             check_range("the images per mode", per_mode, 1, self.limits.max_shown)
         return modes_view(features, p, n_modes, per_mode)
 
-    def why(self, features, p: np.ndarray, index: int, k: int = 6):
-        """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why)."""
+    def explain_weights(self, features, p: np.ndarray) -> contribution.Explained:
+        """What every `why` and the export's why-columns of p share (seconds at n = 60,000: keep it)."""
+        return contribution.explain_weights(features, p)
+
+    def why(self, features, p: np.ndarray, index: int, k: int = 6, explained: contribution.Explained | None = None):
+        """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why).
+        explained: `explain_weights(features, p)` kept by the caller (then this is one n·d search)."""
         if self.limits is not None:
             check_range("the number of neighbours", k, 1, self.limits.max_shown)
-        return contribution.why(features, p, int(index), k)
+        return contribution.why(features, p, int(index), k, explained)
 
     def browse(self, dataset: Dataset, p: np.ndarray, page: int = 1, descending: bool = True,
                label: int | None = None, per_page: int = 48):

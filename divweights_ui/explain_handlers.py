@@ -51,7 +51,7 @@ def why_weight(session: Session, index, k, *, wb: Workbench):
     if not 0 <= index < n:
         raise error(f"Image indices go from 0 to {n - 1} (got {index}).")
     try:
-        why = wb.why(session.features, result.p, index, int(k or 6))
+        why = wb.why(session.features, result.p, index, int(k or 6), current_explanation(session, wb))
     except ValueError as exc:
         raise user_error(exc) from None
     relative = result.p * n
@@ -61,6 +61,15 @@ def why_weight(session: Session, index, k, *, wb: Workbench):
     captions = [f"#{index} · this one · {times_uniform(relative[index])}"] + [
         f"#{i} · sim {s:.2f} · {times_uniform(relative[i])}" for i, s in zip(why.neighbours, why.similarities)]
     return f"**Image #{index}.** {why.text}", list(zip(paths, captions))
+
+
+def current_explanation(session: Session, wb: Workbench):
+    """The current weights' part of every "why" (contribution.Explained: seconds at n = 60,000), computed
+    at the first Explain or Export and kept in the session for the current weights only."""
+    key = session.current_key
+    if key not in session.explained:
+        session.explained = {key: wb.explain_weights(session.features, session.current.p)}
+    return session.explained[key]
 
 
 def why_on_select(wb: Workbench):

@@ -65,3 +65,15 @@ def test_suggest_streams_then_sets_the_slider(ready):
         list(e.suggest(session, 0, 0, 20, 0.1, wb=wb))
     with pytest.raises(Exception, match="between 0 and 100"):
         list(e.suggest(session, 250, 0, 20, 0.1, wb=wb))
+
+
+def test_why_and_export_share_one_explanation_per_weights(ready, monkeypatch):
+    wb, session = ready  # seconds at n = 60,000: computed at the first Explain, reused by the next and by Export
+    calls = []
+    real = wb.explain_weights
+    monkeypatch.setattr(wb, "explain_weights", lambda *a: calls.append(1) or real(*a))
+    session.explained = {}
+    e.why_weight(session, 3, 4, wb=wb)
+    e.why_weight(session, 9, 4, wb=wb)
+    h.export(session, 32, wb=wb)
+    assert len(calls) == 1 and list(session.explained) == [session.current_key]
