@@ -51,6 +51,7 @@ from core.training import runs
 from core.training.config import TrainConfig
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
+AUTO_UMAP_MAX_POINTS = 3000  # "auto" maps lay out at most this many dots with UMAP at once (seconds), else PCA
 
 
 class Workbench:
@@ -288,9 +289,11 @@ class Workbench:
             check_range("the images per page", per_page, 1, self.limits.max_shown)
         return weights_inspect.browse_page(p, page, descending, dataset.labels, label, per_page)
 
-    def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:
-        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP once it
-        needs no compile wait, else PCA with a note. The sample does not depend on the weights."""
+    def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000,
+                   on_progress: OnProgress = None, should_stop: ShouldStop = None) -> MapLayout:
+        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP when it is
+        cached or quick (compiled, at most AUTO_UMAP_MAX_POINTS dots), else PCA with a note. The sample
+        does not depend on the weights. UMAP reports Progress("map") and stops between chunks."""
         if max_points < 2:
             raise ValueError("draw at least 2 dots")
         if self.limits is not None:
@@ -301,12 +304,17 @@ class Workbench:
         sample, cache = features[indices], self.cache_dir("umap")
         note = ""
         if method == "auto":
-            ready = projection.is_warm() or projection.has_cached(sample, projection.ProjectionConfig(), cache)
-            method = "umap" if ready else "pca"
-            if not ready:
+            cached = projection.has_cached(sample, projection.ProjectionConfig(), cache)
+            quick = projection.is_warm() and len(indices) <= AUTO_UMAP_MAX_POINTS
+            method = "umap" if cached or quick else "pca"
+            if not projection.is_warm() and not cached:
                 note = ("UMAP is still being prepared in the background (its first use compiles code, about a "
                         "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
-        coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache)
+            elif method == "pca":
+                note = (f"A UMAP layout of {len(indices):,} dots takes a minute or more, so this is PCA: press "
+                        "**Draw map** with UMAP to compute it (with progress; kept for next time).")
+        coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache, on_progress,
+                                       should_stop)
         return MapLayout(indices, coords, method, note)
 
     def warm_up_maps(self, features: np.ndarray | None, max_points: int = 3000) -> None:

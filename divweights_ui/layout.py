@@ -18,13 +18,13 @@ from core.data.datasets import list_builtins
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures, handlers as h
-from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice,
-                                  builtin_subset_fields)
+from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, MAX_MAP_POINTS, SOURCES,
+                                  StartupChoice, builtin_subset_fields)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui import explain_handlers as explain
 from divweights_ui.learn_tab import build_learn_tab
 from divweights_ui.job_limit import JobLimit
-from divweights_ui.map_handlers import draw_map, recolour_map, select_points, select_points_quietly
+from divweights_ui.map_handlers import draw_map_streamed, recolour_map, select_points, select_points_quietly
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
@@ -239,8 +239,10 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
                     colour = gr.Radio(["weight", "class"], value="weight", label="Colour by", info=HELP["colour"])
                     size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
-                    max_points = gr.Slider(500, 20000, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
+                    max_points = gr.Slider(500, MAX_MAP_POINTS, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn",
+                                           info=HELP["max_points"])
                     draw_btn = gr.Button("Draw map", variant="primary")
+                    map_stop = gr.Button("Stop", variant="stop", scale=0, min_width=90)
                 map_note = gr.Markdown()
                 gr.Markdown("Hover a dot to see its image; drag a **lasso** (or choose box select in the plot's "
                             "toolbar) to show the selected images below.")
@@ -313,8 +315,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                                 outputs=[scheme_files])
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
-        draw_btn.click(bind(draw_map, wb=wb), api_name="umap",
-                       inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
+        drawing = draw_btn.click(bind(draw_map_streamed, wb=wb), api_name="umap",
+                                 inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
+        map_stop.click(None, None, None, cancels=[drawing], **INTERNAL)  # the PCA map shown meanwhile stays
         size.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         colour.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])

@@ -37,6 +37,21 @@ def test_umap_layout_is_cached(tmp_path):
     assert np.mean(labels[dists.argmin(1)] == labels) > 0.95
 
 
+def test_umap_beyond_the_fit_places_the_rest_in_chunks_with_progress_and_stop(tmp_path, monkeypatch):
+    from core.jobs import JobStopped
+
+    features, labels = _clusters(n_per=40)
+    monkeypatch.setattr(projection, "TRANSFORM_CHUNK", 10)
+    config = projection.ProjectionConfig(n_neighbors=10, max_fit=50)  # 50 fitted, 30 placed in 3 chunks
+    events = []
+    coords, hit = projection.project(features, config, tmp_path, on_progress=events.append)
+    assert coords.shape == (80, 2) and not hit and np.isfinite(coords).all()
+    assert [e.done for e in events] == [0, 50, 60, 70, 80] and {e.job for e in events} == {"map"}
+    with pytest.raises(JobStopped):  # a fresh cache: Stop between chunks, nothing cached
+        projection.project(features, config, tmp_path / "other", should_stop=lambda: True)
+    assert not projection.has_cached(features, config, tmp_path / "other")
+
+
 def test_bad_input():
     with pytest.raises(ValueError):
         projection.project(np.zeros((0, 3)))
