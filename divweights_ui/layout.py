@@ -324,14 +324,14 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
         select_btn.click(bind(select_points, wb=wb), api_name="select_points", **select_io)
         # typing: a half-typed or out-of-range selection is said in the note, not raised (one toast from the button)
         selection.change(bind(select_points_quietly, wb=wb), trigger_mode="always_last", **select_io, **INTERNAL)
-        export_btn.click(bind(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
+        export_btn.click(bind(h.export_streamed, wb=wb), api_name="export_weights", inputs=[state, export_batch],
                          outputs=[files, snippet])
         suggest_btn.click(bind(explain.suggest, wb=wb), api_name="suggest_gamma",
                           inputs=[state, min_ess, max_ratio, steps, lr], outputs=[state, gamma, suggest_plot, suggest_text],
                           validator=limit.sweep, **GPU)
         why_io = dict(inputs=[state, why_index, why_k], outputs=[why_text, why_gallery])
-        why_btn.click(bind(explain.why_weight, wb=wb), api_name="why_weight", **why_io)
-        why_index.submit(bind(explain.why_weight, wb=wb), **why_io, **INTERNAL)
+        why_btn.click(bind(explain.why_weight_streamed, wb=wb), api_name="why_weight", **why_io)
+        why_index.submit(bind(explain.why_weight_streamed, wb=wb), **why_io, **INTERNAL)
         for clickable in (top_gallery, bottom_gallery, browse_gallery, modes_gallery, why_gallery):
             clickable.select(explain.why_on_select(wb), inputs=[state, why_k],
                              outputs=[why_index, why_text, why_gallery], **INTERNAL)
