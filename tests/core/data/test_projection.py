@@ -65,3 +65,17 @@ def test_display_sample_keeps_extremes():
     assert len(idx) == 200 and np.all(np.diff(idx) > 0)
     assert int(np.argmax(p)) in idx and int(np.argmin(p)) in idx
     assert projection.display_sample(50, 200).tolist() == list(range(50))
+
+
+def test_pca_axes_from_a_sample_match_the_full_data():
+    rng = np.random.default_rng(1)  # 3 elongated clusters: two clear leading axes
+    centres = rng.normal(size=(3, 12)) * 6
+    X = np.concatenate([c + rng.normal(size=(400, 12)) for c in centres]).astype(np.float32)
+    full = projection.pca_2d(X, max_fit=10_000)
+    sampled = projection.pca_2d(X, max_fit=300)  # axes from 300 of 1,200 rows, every row projected
+    centred = X - X.mean(0)
+    exact = centred @ np.linalg.svd(centred.astype(np.float64), full_matrices=False)[2][:2].T
+    for k in range(2):
+        assert abs(np.corrcoef(full[:, k], exact[:, k])[0, 1]) > 0.9999
+        assert abs(np.corrcoef(sampled[:, k], exact[:, k])[0, 1]) > 0.99
+    assert sampled.shape == (1200, 2) and sampled.dtype == np.float32
