@@ -51,7 +51,6 @@ from core.training import runs
 from core.training.config import TrainConfig
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
-AUTO_UMAP_MAX_POINTS = 3000  # "auto" maps lay out at most this many dots with UMAP at once (seconds), else PCA
 
 
 class Workbench:
@@ -291,9 +290,10 @@ class Workbench:
 
     def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000,
                    on_progress: OnProgress = None, should_stop: ShouldStop = None) -> MapLayout:
-        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP when it is
-        cached or quick (compiled, at most AUTO_UMAP_MAX_POINTS dots), else PCA with a note. The sample
-        does not depend on the weights. UMAP reports Progress("map") and stops between chunks."""
+        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" (maps redrawn in
+        passing) = UMAP when its layout is cached, else PCA with a note (a UMAP layout takes seconds to
+        minutes: the Draw map button's job). The sample does not depend on the weights. UMAP reports
+        Progress("map") and stops between chunks."""
         if max_points < 2:
             raise ValueError("draw at least 2 dots")
         if self.limits is not None:
@@ -304,15 +304,13 @@ class Workbench:
         sample, cache = features[indices], self.cache_dir("umap")
         note = ""
         if method == "auto":
-            cached = projection.has_cached(sample, projection.ProjectionConfig(), cache)
-            quick = projection.is_warm() and len(indices) <= AUTO_UMAP_MAX_POINTS
-            method = "umap" if cached or quick else "pca"
-            if not projection.is_warm() and not cached:
+            method = "umap" if projection.has_cached(sample, projection.ProjectionConfig(), cache) else "pca"
+            if method == "pca" and not projection.is_warm():
                 note = ("UMAP is still being prepared in the background (its first use compiles code, about a "
                         "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
             elif method == "pca":
-                note = (f"A UMAP layout of {len(indices):,} dots takes a minute or more, so this is PCA: press "
-                        "**Draw map** with UMAP to compute it (with progress; kept for next time).")
+                note = (f"This is PCA: a UMAP layout of these {len(indices):,} dots is not computed yet (seconds "
+                        "to minutes). Press **Draw map** with UMAP to compute it, with progress; it is kept.")
         coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache, on_progress,
                                        should_stop)
         return MapLayout(indices, coords, method, note)

@@ -206,11 +206,11 @@ def test_a_run_folder_named_like_an_option_is_executed(wb, data_root):
 
 def test_auto_map_of_many_dots_is_pca_until_umap_is_drawn(data_root, monkeypatch):
     from core.data import projection
-    from core import workbench
 
     wb = Workbench(data_root)
     features = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
-    monkeypatch.setattr(projection, "is_warm", lambda: True)
-    monkeypatch.setattr(workbench, "AUTO_UMAP_MAX_POINTS", 30)  # a minute of UMAP is not done in passing
-    layout = wb.map_layout(features, "auto", max_points=40)
+    monkeypatch.setattr(projection, "is_warm", lambda: True)  # compiled, but no layout cached yet
+    layout = wb.map_layout(features, "auto", max_points=40)  # UMAP takes seconds to minutes: not in passing
     assert layout.method == "pca" and "Draw map" in layout.note
+    wb.map_layout(features, "umap", max_points=40)  # the Draw map button's job, cached
+    assert wb.map_layout(features, "auto", max_points=40).method == "umap"
