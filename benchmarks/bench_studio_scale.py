@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 PAGE_S = 4096 if not hasattr(os, "sysconf") else os.sysconf("SC_PAGE_SIZE")
-LONG = {"load + embed", "weights", "sweep (3 γ)", "suggest γ", "map: UMAP layout (cold)", "train: run"}
+LONG = {"load + embed", "weights", "sweep (3 γ)", "suggest γ", "map: UMAP layout (cold)", "map: UMAP every image (cold)"}
 
 
 class RssPeak:
@@ -108,7 +108,7 @@ def one_n(n: int, quick: bool, skip_train: bool) -> list[dict]:
     from divweights_ui import handlers as h
     from divweights_ui import train_tab
     from divweights_ui.common import SOURCES, weights_key
-    from divweights_ui.map_handlers import draw_map
+    from divweights_ui.map_handlers import draw_map, draw_map_streamed, recolour_map
     from divweights_ui.session import Session
     from divweights_ui.weights_handlers import compute_weights, sweep
     from core.data import projection
@@ -137,13 +137,19 @@ def one_n(n: int, quick: bool, skip_train: bool) -> list[dict]:
         measure(rows, "browse page 40, class 3", lambda: explain.browse(session, explain.ORDERS[1], "3", 40, wb=wb))
         measure(rows, "why (one image)", lambda: explain.why_weight(session, n // 2, 6, wb=wb))
         measure(rows, "modes", lambda: explain.show_modes(session, 4, 8, wb=wb))
-        measure(rows, "map: PCA", lambda: draw_map(session, "PCA", False, None, wb=wb))
+        measure(rows, "map: PCA, 3,000 dots", lambda: draw_map(session, "PCA", False, None, wb=wb))
+        measure(rows, "map: PCA, every image", lambda: draw_map(session, "PCA", False, n, wb=wb))
         warm = time.perf_counter()
         projection.warmup()  # numba compile: once per process, not part of any one operation
         warm_s = time.perf_counter() - warm
         session.layout = None
-        measure(rows, "map: UMAP layout (cold)", lambda: draw_map(session, "UMAP", False, None, wb=wb))
-        measure(rows, "map: recolour (cached)", lambda: draw_map(session, "UMAP", True, None, wb=wb))
+        measure(rows, "map: auto after new data", lambda: recolour_map(session, "UMAP", False, None, wb=wb))
+        session.layout = None
+        measure(rows, "map: UMAP layout (cold)", lambda: draw_map_streamed(session, "UMAP", False, None, wb=wb))
+        measure(rows, "map: recolour (cached)", lambda: recolour_map(session, "UMAP", True, None, wb=wb))
+        if not quick:
+            session.layout = None
+            measure(rows, "map: UMAP every image (cold)", lambda: draw_map_streamed(session, "UMAP", False, n, wb=wb))
         measure(rows, "export (CSV/NPY + why)", lambda: h.export(session, 64, wb=wb))
         measure(rows, "sweep (3 γ)", lambda: sweep(session, "0.2, 0.5, 1", steps, 0.1, 0.8, wb=wb))
         measure(rows, "suggest γ", lambda: explain.suggest(session, 25, 0, steps, 0.1, wb=wb))
@@ -202,7 +208,7 @@ def table(results: dict[int, list[dict]]) -> str:
                 cells.append(f" | {'':37}")
                 continue
             # a page update: the longest wait between two updates (a plain handler: its whole time)
-            flag = "*" if op not in LONG and row["max_gap_s"] > 2 and op.startswith(("UMAP", "process")) is False else " "
+            flag = "*" if op not in LONG and row["max_gap_s"] > 2 and not op.startswith(("UMAP", "process")) else " "
             cells.append(f" | {row['s']:>7.2f} {row['max_gap_s']:>8.2f} {row['kb']:>7.0f} {row['rss_mb']:>8.0f} {flag}")
         lines.append(f"{op + (' (long)' if op in LONG else ''):<28}" + "".join(cells))
     return "\n".join(lines)
@@ -232,6 +238,8 @@ def main() -> None:
             continue
         results[n] = json.loads(line[7:])
         print(f"n={n:,} done", flush=True)
+        if n != args.n[-1]:
+            print(table(results), flush=True)  # so far (the whole table again at the end)
     print(table(results))
     print("total s: the handler's wall time; update s: the longest wait for a page update (streamed handlers: "
           "between two updates); KB: the largest update's JSON; RSS MB: peak resident memory while it ran "
