@@ -34,7 +34,8 @@
       if (!pt || !pt.customdata || pt.customdata.length < 4) return;
       const cd = pt.customdata;
       const el = tip();
-      el.innerHTML = '<img alt="" src="data:image/png;base64,' + cd[3] + '"><div>#' + esc(cd[0]) + " · " +
+      // large maps carry no pictures (cd[3] is empty): the number, class and weight only
+      el.innerHTML = (cd[3] ? '<img alt="" src="data:image/png;base64,' + cd[3] + '">' : "") + "<div>#" + esc(cd[0]) + " · " +
         esc(cd[1]) + "<br>weight " + esc(cd[2]) + "× uniform</div>";
       const e = ev.event || {};
       const x = (e.clientX || 0) + 18, y = (e.clientY || 0) + 18;

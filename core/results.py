@@ -76,3 +76,4 @@ class ExportFiles:
     npy: Path
     json: Path
     snippet: str  # a PyTorch DataLoader snippet (DiversityWeightedSampler) reading the .npy
+    note: str = ""  # for people: e.g. why the CSV has no neighbour columns

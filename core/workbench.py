@@ -194,10 +194,12 @@ class Workbench:
                           summary)
 
     def export(self, dataset: Dataset, embedder: str, result: WeightsResult, batch_size: int = 64,
-               features: np.ndarray | None = None) -> ExportFiles:
+               features: np.ndarray | None = None, explained: contribution.Explained | None = None) -> ExportFiles:
         """CSV, .npy + JSON sidecar and a sampler snippet under generated/exports/, in a folder keyed
         by everything the weights depend on (dataset, embedder, full config): sessions never share one.
-        features (n, d): the CSV also says why each weight (VS gain per 1% of mass, nearest neighbours)."""
+        features (n, d): the CSV also says why each weight (VS gain per 1% of mass; nearest neighbours up
+        to contribution.EXPORT_NEIGHBOURS_MAX_N examples, said in the note and the sidecar beyond).
+        explained: `explain_weights(features, result.p)` when the caller keeps it."""
         if self.limits is not None:
             check_range("the batch size", batch_size, 1, self.limits.max_batch_size)
         config = {k: v for k, v in asdict(result.config).items() if k != "device"}
@@ -205,13 +207,19 @@ class Workbench:
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder=embedder,
                           config=config, vs_uniform=float(result.vs_uniform), vs_weighted=float(result.vs_final))
         stem = re.sub(r"[^A-Za-z0-9.]+", "-", f"{dataset.name}-{embedder}-g{result.config.gamma:g}").strip("-.")[:80]
-        extra = None
+        extra, note = None, ""
         if features is not None:
-            extra = contribution.explanation_columns(features, result.p)
+            extra = contribution.explanation_columns(features, result.p, explained=explained)
+            if "nearest_neighbours" not in extra:
+                note = (f"The CSV has no nearest-neighbour columns: above {contribution.EXPORT_NEIGHBOURS_MAX_N:,} "
+                        f"images finding every image's neighbours takes minutes (n² comparisons); the "
+                        f"Why panel finds any one image's at once.")
+                meta.notes.append(note)
         paths = export_weights(result.p, dataset.ids, dataset.labels, meta,
                                self.generated_dir() / "exports" / f"{dataset.fingerprint}-{key}", stem=stem or "weights",
                                extra_columns=extra, class_names=dataset.class_names)
-        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size))
+        return ExportFiles(paths["csv"], paths["npy"], paths["json"], sampler_snippet(paths["npy"].name, batch_size),
+                           note)
 
     def export_scheme(self, dataset: Dataset, embedder: str, result: SchemeResult, features: np.ndarray | None = None,
                       batch_size: int = 64) -> ExportFiles:
@@ -305,11 +313,16 @@ class Workbench:
             check_range("the images per mode", per_mode, 1, self.limits.max_shown)
         return modes_view(features, p, n_modes, per_mode)
 
-    def why(self, features, p: np.ndarray, index: int, k: int = 6):
-        """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why)."""
+    def explain_weights(self, features, p: np.ndarray) -> contribution.Explained:
+        """What every `why` and the export's why-columns of p share (seconds at n = 60,000: keep it)."""
+        return contribution.explain_weights(features, p)
+
+    def why(self, features, p: np.ndarray, index: int, k: int = 6, explained: contribution.Explained | None = None):
+        """Why example `index` got its weight: its contribution to VS and its nearest neighbours (a Why).
+        explained: `explain_weights(features, p)` kept by the caller (then this is one n·d search)."""
         if self.limits is not None:
             check_range("the number of neighbours", k, 1, self.limits.max_shown)
-        return contribution.why(features, p, int(index), k)
+        return contribution.why(features, p, int(index), k, explained)
 
     def browse(self, dataset: Dataset, p: np.ndarray, page: int = 1, descending: bool = True,
                label: int | None = None, per_page: int = 48):
@@ -318,9 +331,12 @@ class Workbench:
             check_range("the images per page", per_page, 1, self.limits.max_shown)
         return weights_inspect.browse_page(p, page, descending, dataset.labels, label, per_page)
 
-    def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000) -> MapLayout:
-        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" = UMAP once it
-        needs no compile wait, else PCA with a note. The sample does not depend on the weights."""
+    def map_layout(self, features: np.ndarray, method: str = "auto", max_points: int = 3000,
+                   on_progress: OnProgress = None, should_stop: ShouldStop = None) -> MapLayout:
+        """UMAP (cached per sample) or PCA of at most `max_points` examples; "auto" (maps redrawn in
+        passing) = UMAP when its layout is cached, else PCA with a note (a UMAP layout takes seconds to
+        minutes: the Draw map button's job). The sample does not depend on the weights. UMAP reports
+        Progress("map") and stops between chunks."""
         if max_points < 2:
             raise ValueError("draw at least 2 dots")
         if self.limits is not None:
@@ -331,12 +347,15 @@ class Workbench:
         sample, cache = features[indices], self.cache_dir("umap")
         note = ""
         if method == "auto":
-            ready = projection.is_warm() or projection.has_cached(sample, projection.ProjectionConfig(), cache)
-            method = "umap" if ready else "pca"
-            if not ready:
+            method = "umap" if projection.has_cached(sample, projection.ProjectionConfig(), cache) else "pca"
+            if method == "pca" and not projection.is_warm():
                 note = ("UMAP is still being prepared in the background (its first use compiles code, about a "
                         "minute). Showing a PCA map for now: press **Draw map** with UMAP in a moment.")
-        coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache)
+            elif method == "pca":
+                note = (f"This is PCA: a UMAP layout of these {len(indices):,} dots is not computed yet (seconds "
+                        "to minutes). Press **Draw map** with UMAP to compute it, with progress; it is kept.")
+        coords, _ = projection.project(sample, projection.ProjectionConfig(method=method), cache, on_progress,
+                                       should_stop)
         return MapLayout(indices, coords, method, note)
 
     def warm_up_maps(self, features: np.ndarray | None, max_points: int = 3000) -> None:

@@ -27,6 +27,8 @@ EMBEDDERS = (PAPER_EMBEDDER, "ViT-B-32/openai", "pixels", "precomputed")
 DEFAULT_SWEEP = "0, 0.2, 0.4, 0.6, 0.8, 1"
 MAX_SELECTION = 120  # images shown for one map selection
 DEFAULT_MAP_POINTS = 3000  # dots drawn on the map by default (a fixed sample beyond this)
+MAX_MAP_POINTS = 60_000  # the Dots drawn slider's end: all of Fashion-MNIST (WebGL draws it)
+HOVER_THUMBS_MAX = 5000  # maps with more dots carry no hover pictures (~0.7 KB of page data each)
 # each built-in's sensible start: a class pair of 1,000 each (all of Fashion-MNIST would be 60,000), or all of digits
 BUILTIN_SUBSETS = {"fashion-mnist": ((0, 1), 1000), "mnist": ((0, 1), 1000), "digits": (None, None)}
 

@@ -40,9 +40,7 @@ def index_from_caption(caption: str | None) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def why_weight(session: Session, index, k, *, wb: Workbench):
-    """-> (explanation markdown, neighbours gallery) for example `index` under the current weights."""
-    result = require_weights(session)
+def _checked_index(result, index) -> int:
     n = len(result.p)
     try:
         index = int(index)
@@ -50,8 +48,16 @@ def why_weight(session: Session, index, k, *, wb: Workbench):
         raise error(f"Type an image index between 0 and {n - 1}, or click an image above.") from None
     if not 0 <= index < n:
         raise error(f"Image indices go from 0 to {n - 1} (got {index}).")
+    return index
+
+
+def why_weight(session: Session, index, k, *, wb: Workbench):
+    """-> (explanation markdown, neighbours gallery) for example `index` under the current weights."""
+    result = require_weights(session)
+    n = len(result.p)
+    index = _checked_index(result, index)
     try:
-        why = wb.why(session.features, result.p, index, int(k or 6))
+        why = wb.why(session.features, result.p, index, int(k or 6), current_explanation(session, wb))
     except ValueError as exc:
         raise user_error(exc) from None
     relative = result.p * n
@@ -63,6 +69,38 @@ def why_weight(session: Session, index, k, *, wb: Workbench):
     return f"**Image #{index}.** {why.text}", list(zip(paths, captions))
 
 
+PREPARING_WHY = ("*Preparing the explanation of these weights (once per weights; large sets take a few "
+                 "seconds)…*")
+
+
+def with_explanation(session: Session, wb: Workbench, waiting_update):
+    """Generator for the first Explain or Export of new weights: yields `waiting_update` at once, then
+    computes the current weights' explanation on a worker thread and keeps it (nothing when already kept)."""
+    key = session.current_key
+    if key in session.explained:
+        return
+    yield waiting_update
+    p = session.current.p
+    found = yield from stream(lambda on_progress, should_stop: wb.explain_weights(session.features, p))
+    session.explained = {key: found}
+
+
+def why_weight_streamed(session: Session, index, k, *, wb: Workbench):
+    """The Explain button: `why_weight`, with a note on the page while a new weights' explanation is prepared."""
+    _checked_index(require_weights(session), index)  # a bad index is said before any wait
+    yield from with_explanation(session, wb, (PREPARING_WHY, gr.skip()))
+    yield why_weight(session, index, k, wb=wb)
+
+
+def current_explanation(session: Session, wb: Workbench):
+    """The current weights' part of every "why" (contribution.Explained: seconds at n = 60,000), computed
+    at the first Explain or Export and kept in the session for the current weights only."""
+    key = session.current_key
+    if key not in session.explained:
+        session.explained = {key: wb.explain_weights(session.features, session.current.p)}
+    return session.explained[key]
+
+
 def why_on_select(wb: Workbench):
     """The handler of a click on any gallery image -> (index box, explanation, neighbours gallery).
     A plain function (not a partial), so gradio sees the SelectData parameter."""
@@ -71,8 +109,11 @@ def why_on_select(wb: Workbench):
         value = evt.value if isinstance(evt.value, dict) else {}
         index = index_from_caption(value.get("caption"))
         if index is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        return (index, *why_weight(session, index, k, wb=wb))
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        require_weights(session)
+        yield from with_explanation(session, wb, (index, PREPARING_WHY, gr.skip()))
+        yield (index, *why_weight(session, index, k, wb=wb))
 
     return why_from_gallery
 

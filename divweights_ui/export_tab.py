@@ -27,7 +27,8 @@ FORMAT_HELP = ("Hugging Face: every image once, with weight and p columns your l
 AMOUNT_HELP = "kohya: draws per pass (blank: 4 × images). Resampled: images to draw (blank: one per image)."
 
 
-def build_export_tab(state: gr.State, wb: Workbench, batch_help: str) -> None:
+def build_export_tab(state: gr.State, wb: Workbench, batch_help: str) -> tuple[gr.File, gr.Code]:
+    """The tab's components and events; -> (files, snippet), which other tabs mark out of date."""
     gr.Markdown("Save the weights for your own training code: a CSV for spreadsheets, a `.npy` "
                 "array (with a JSON note of how it was made) and a PyTorch snippet that uses it.")
     export_batch = gr.Number(value=64, label="Batch size for the snippet", info=batch_help, precision=0, minimum=1)
@@ -46,10 +47,11 @@ def build_export_tab(state: gr.State, wb: Workbench, batch_help: str) -> None:
     trainer_file = gr.File(label="The folder as a zip", interactive=False, elem_id="dw-trainer-zip")
     trainer_code = gr.Code("# Write a folder to see how its tool reads it.", label="How to use it", language="python")
 
-    export_btn.click(functools.partial(h.export, wb=wb), api_name="export_weights", inputs=[state, export_batch],
-                     outputs=[files, snippet])
+    export_btn.click(functools.partial(h.export_streamed, wb=wb), api_name="export_weights",
+                     inputs=[state, export_batch], outputs=[files, snippet])
     trainer_btn.click(functools.partial(export_for_trainer, wb=wb), api_name="export_for_trainer",
                       inputs=[state, kind, amount], outputs=[trainer_text, trainer_file, trainer_code])
+    return files, snippet
 
 
 def export_for_trainer(session, kind: str, amount, *, wb: Workbench):

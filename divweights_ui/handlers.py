@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import gradio as gr
@@ -25,7 +26,7 @@ from core.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   parse_per_class, require_weights, weights_key)
-from divweights_ui.explain_handlers import health_note
+from divweights_ui.explain_handlers import current_explanation, health_note, with_explanation
 from divweights_ui.session import Session
 from divweights_ui.streaming import into_progress, stream, user_error
 
@@ -252,8 +253,19 @@ def export(session: Session, batch_size, *, wb: Workbench):
     """-> ([csv, npy, json] paths under <data_root>/generated/exports/, sampler snippet)."""
     result = require_weights(session)
     try:
-        files = wb.export(session.dataset, session.embedder, result, int(batch_size or 64),
-                          features=session.features)  # the CSV also says why each weight
+        files = wb.export(session.dataset, session.embedder, result, int(batch_size or 64),  # the CSV also says
+                          features=session.features, explained=current_explanation(session, wb))  # why each weight
     except (ValueError, OSError) as exc:  # OSError: a full or read-only disk
         raise user_error(exc) from exc
-    return [str(files.csv), str(files.npy), str(files.json)], files.snippet
+    if files.note:
+        gr.Info(files.note)
+    snippet = "".join(f"# {line}\n" for line in textwrap.wrap(files.note, 96)) + files.snippet
+    return [str(files.csv), str(files.npy), str(files.json)], snippet
+
+
+def export_streamed(session: Session, batch_size, *, wb: Workbench):
+    """The Export button: `export`, with a note on the page while new weights' why-columns are prepared."""
+    require_weights(session)
+    yield from with_explanation(session, wb, (gr.skip(), "# Preparing the why-columns of these weights (once per "
+                                                         "weights; large sets take a few seconds)…"))
+    yield export(session, batch_size, wb=wb)

@@ -18,14 +18,14 @@ from core.data.datasets import list_builtins
 from core.diversity.weights import WeightsConfig
 from core.workbench import Workbench
 from divweights_ui import figures, handlers as h
-from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, SOURCES, StartupChoice,
-                                  builtin_subset_fields, per_class_text)
+from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, MAX_MAP_POINTS, SOURCES,
+                                  StartupChoice, builtin_subset_fields, per_class_text)
 from divweights_ui.compare_tab import build_compare_tab
 from divweights_ui import explain_handlers as explain
 from divweights_ui.export_tab import build_export_tab
 from divweights_ui.learn_tab import build_learn_tab
 from divweights_ui.job_limit import JobLimit
-from divweights_ui.map_handlers import draw_map, recolour_map, select_points, select_points_quietly
+from divweights_ui.map_handlers import draw_map_streamed, recolour_map, select_points, select_points_quietly
 from divweights_ui.session import Session
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
@@ -245,8 +245,10 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                     method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Layout", info=HELP["method"])
                     colour = gr.Radio(["weight", "class"], value="weight", label="Colour by", info=HELP["colour"])
                     size = gr.Checkbox(value=False, label="Dot size by weight", info=HELP["size"])
-                    max_points = gr.Slider(500, 20000, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn", info=HELP["max_points"])
+                    max_points = gr.Slider(500, MAX_MAP_POINTS, value=DEFAULT_MAP_POINTS, step=500, label="Dots drawn",
+                                           info=HELP["max_points"])
                     draw_btn = gr.Button("Draw map", variant="primary")
+                    map_stop = gr.Button("Stop", variant="stop", scale=0, min_width=90)
                 map_note = gr.Markdown()
                 gr.Markdown("Hover a dot to see its image; drag a **lasso** (or choose box select in the plot's "
                             "toolbar) to show the selected images below.")
@@ -259,7 +261,7 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                 selection_gallery = gr.Gallery(label="Selected images", columns=10, height=420,
                                                elem_id="dw-selected", object_fit="contain")
             with gr.Tab("Export"):
-                build_export_tab(state, wb, HELP["batch"])
+                files, snippet = build_export_tab(state, wb, HELP["batch"])
             with gr.Tab("Learn") as learn_tab:
                 build_learn_tab(learn_tab, limit)
             if extra_tabs:
@@ -313,8 +315,9 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                                 outputs=[scheme_files])
         inspect_btn.click(bind(h.top_bottom, wb=wb), api_name="top_bottom", **inspect_io)
         k.release(bind(h.top_bottom, wb=wb), **inspect_io, **INTERNAL)
-        draw_btn.click(bind(draw_map, wb=wb), api_name="umap",
-                       inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
+        drawing = draw_btn.click(bind(draw_map_streamed, wb=wb), api_name="umap",
+                                 inputs=[state, method, size, max_points, colour], outputs=[state, map_plot, map_note])
+        map_stop.click(None, None, None, cancels=[drawing], **INTERNAL)  # the PCA map shown meanwhile stays
         size.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         colour.change(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL)
         select_io = dict(inputs=[state, selection], outputs=[selection_gallery, selection_note])
@@ -325,8 +328,8 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
                           inputs=[state, min_ess, max_ratio, steps, lr], outputs=[state, gamma, suggest_plot, suggest_text],
                           validator=limit.sweep, **GPU)
         why_io = dict(inputs=[state, why_index, why_k], outputs=[why_text, why_gallery])
-        why_btn.click(bind(explain.why_weight, wb=wb), api_name="why_weight", **why_io)
-        why_index.submit(bind(explain.why_weight, wb=wb), **why_io, **INTERNAL)
+        why_btn.click(bind(explain.why_weight_streamed, wb=wb), api_name="why_weight", **why_io)
+        why_index.submit(bind(explain.why_weight_streamed, wb=wb), **why_io, **INTERNAL)
         for clickable in (top_gallery, bottom_gallery, browse_gallery, modes_gallery, why_gallery):
             clickable.select(explain.why_on_select(wb), inputs=[state, why_k],
                              outputs=[why_index, why_text, why_gallery], **INTERNAL)

@@ -13,10 +13,10 @@ from core.data.dataset import label_names
 from core.diversity.inspect import relative_weights
 from core.workbench import Workbench
 from divweights_ui import figures
-from divweights_ui.common import (DEFAULT_MAP_POINTS, MAX_SELECTION, error, gallery, parse_indices, require_features,
-                                  thumb_b64)
+from divweights_ui.common import (DEFAULT_MAP_POINTS, HOVER_THUMBS_MAX, MAX_SELECTION, error, gallery, parse_indices,
+                                  require_features, thumb_b64)
 from divweights_ui.session import Session
-from divweights_ui.streaming import user_error
+from divweights_ui.streaming import stream, user_error
 
 
 def draw_map(session: Session, method: str, size_by_weight: bool, max_points, colour_by: str = "weight", *,
@@ -41,17 +41,56 @@ def draw_map(session: Session, method: str, size_by_weight: bool, max_points, co
             raise user_error(exc) from exc
         if layout is None or fresh.method != layout.method or len(fresh.indices) != len(layout.indices):
             layout = session.layout = fresh
-    indices = layout.indices
+    return session, *_map_view(session, layout, size_by_weight, colour_by)
+
+
+def _map_view(session: Session, layout, size_by_weight: bool, colour_by: str):
+    """(figure, note) of a layout under the session's current weights."""
+    indices, n = layout.indices, len(session.dataset)
     p = session.current_p()
     relative = None if p is None else relative_weights(p)[indices]
-    thumbs = [thumb_b64(session, int(i)) for i in indices]
+    # a hover picture is ~0.7 KB of the page's data per dot: beyond HOVER_THUMBS_MAX dots the hover shows text only
+    thumbs = [thumb_b64(session, int(i)) for i in indices] if len(indices) <= HOVER_THUMBS_MAX else [""] * len(indices)
     figure = figures.map_figure(layout.coords, indices, relative, label_names(session.dataset, indices), thumbs,
-                                layout.method, len(features), bool(size_by_weight), colour_by == "class")
+                                layout.method, n, bool(size_by_weight), colour_by == "class")
     note = layout.note
-    if len(indices) < len(features):
-        note += (f"\n\nShowing a fixed random sample of {len(indices):,} of {len(features):,} images "
+    if len(indices) < n:
+        note += (f"\n\nShowing a fixed random sample of {len(indices):,} of {n:,} images "
                  "(raise *Dots drawn* for more); the weights always use all of them.")
-    return session, figure, note.strip()
+    if len(indices) > HOVER_THUMBS_MAX:
+        note += (f"\n\nWith more than {HOVER_THUMBS_MAX:,} dots, hovering shows a dot's number, class and weight "
+                 "without its picture (that would make the page tens of MB); select dots to see their images.")
+    return figure, note.strip()
+
+
+def draw_map_streamed(session: Session, method: str, size_by_weight: bool, max_points, colour_by: str = "weight", *,
+                      wb: Workbench):
+    """The Draw map button (a generator): a UMAP layout that is not cached yet is computed on a worker
+    thread, with a PCA map shown at once and the progress in the note; Stop ends it (the PCA map stays).
+    Anything else is `draw_map` at once."""
+    features = require_features(session)
+    try:
+        points = min(int(max_points or DEFAULT_MAP_POINTS), len(features))
+    except (TypeError, ValueError):
+        raise error("Dots drawn must be a number.") from None
+    layout = session.layout
+    wants_umap = (method or "").lower() == "umap"
+    if not wants_umap or (layout is not None and layout.method == "umap" and len(layout.indices) == points):
+        yield draw_map(session, method, size_by_weight, max_points, colour_by, wb=wb)
+        return
+    session, quick, _ = draw_map(session, "pca", size_by_weight, max_points, colour_by, wb=wb)
+    yield session, quick, f"*Computing the UMAP layout of {points:,} dots in the background…* (PCA meanwhile)"
+
+    def on_event(event):
+        return session, gr.skip(), f"*{event.message}* (PCA meanwhile; **Stop** keeps it)"
+
+    try:
+        fresh = yield from stream(lambda on_progress, should_stop: wb.map_layout(
+            features, "umap", int(max_points or DEFAULT_MAP_POINTS), on_progress, should_stop), on_event)
+    except ValueError as exc:
+        raise user_error(exc) from exc
+    session.layout = fresh
+    yield session, *_map_view(session, fresh, size_by_weight, colour_by)
 
 
 def recolour_map(session: Session, method: str, size_by_weight: bool, max_points, colour_by: str = "weight", *,

@@ -23,11 +23,12 @@ class Session:
     thumbs_b64: dict[int, str] = field(default_factory=dict)  # index -> small base64 PNG for map hovers
     notices: list[str] = field(default_factory=list)  # things the user should know (e.g. skipped files)
     running: dict | None = None  # the weights job in progress: {"what", "gamma", "step", "steps"}
+    explained: dict = field(default_factory=dict)  # weights key -> contribution.Explained (the current one only)
 
     def replace_data(self, ready: Prepared | None) -> None:
         """A new dataset/embedding: everything derived from the old one is dropped."""
         self.ready, self.weights, self.current_key = ready, {}, None
-        self.layout, self.thumbs_b64 = None, {}
+        self.layout, self.thumbs_b64, self.explained = None, {}, {}
 
     def release(self) -> None:
         """Drop the session's data (gradio calls this when the session expires or its page is gone)."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.data.cache import ArrayCache
 from core.data.storage import fingerprint_arrays
+from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 
 
 @dataclass
@@ -35,10 +36,15 @@ _WARM_LOCK = threading.Lock()
 _WARM_THREAD: list[threading.Thread] = []  # at most one warm-up thread per process
 
 
-def _umap_fit_transform(features: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+TRANSFORM_CHUNK = 5_000  # points placed per UMAP transform call: progress and Stop between chunks
+
+
+def _umap_fit_transform(features: np.ndarray, config: ProjectionConfig, on_progress: OnProgress = None,
+                        should_stop: ShouldStop = None) -> np.ndarray:
     import umap  # late: importing umap pulls in numba (seconds)
 
     n = features.shape[0]
+    report = reporter(on_progress, "map", n)
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=max(2, min(config.n_neighbors, n - 1)),
@@ -48,13 +54,23 @@ def _umap_fit_transform(features: np.ndarray, config: ProjectionConfig) -> np.nd
         n_jobs=1,  # random_state forces a single thread anyway; say so explicitly
         init="spectral" if n > config.n_neighbors + 2 else "random",
     )
+    report(0, f"UMAP: fitting {min(n, config.max_fit):,} points")
     if n <= config.max_fit:
-        return reducer.fit_transform(features).astype(np.float32)
+        coords = reducer.fit_transform(features).astype(np.float32)
+        report(n, f"UMAP: {n:,} points laid out")
+        return coords
     fit_idx = np.random.default_rng(config.seed).choice(n, size=config.max_fit, replace=False)
     coords = np.empty((n, 2), dtype=np.float32)
     coords[fit_idx] = reducer.fit_transform(features[fit_idx])
     rest = np.setdiff1d(np.arange(n), fit_idx)
-    coords[rest] = reducer.transform(features[rest])
+    for start in range(0, rest.size, TRANSFORM_CHUNK):  # the rest placed on the fitted map, chunk by chunk
+        if stopped(should_stop):
+            raise JobStopped("map layout stopped")
+        done = config.max_fit + start
+        report(done, f"UMAP: placing the other points, {done:,} of {n:,} laid out")
+        chunk = rest[start:start + TRANSFORM_CHUNK]
+        coords[chunk] = reducer.transform(features[chunk])
+    report(n, f"UMAP: {n:,} points laid out")
     return coords
 
 
@@ -96,17 +112,33 @@ def is_warm() -> bool:
     return _WARM.is_set()
 
 
-def pca_2d(features: np.ndarray) -> np.ndarray:
-    """(n, d) -> (n, 2) float32: the two leading principal components (instant, deterministic)."""
-    centred = np.asarray(features, dtype=np.float64)
-    centred = centred - centred.mean(axis=0, keepdims=True)
-    if centred.shape[0] < 2:
-        return np.zeros((centred.shape[0], 2), dtype=np.float32)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    components = vt[:2].T  # (d, <=2)
-    coords = centred @ components
+PCA_FIT_ROWS = 10_000  # PCA's axes come from at most this many rows (a fixed sample); every row is projected
+GRAM_MAX_DIM = 4096  # up to this many feature dimensions the axes come from the d×d Gram matrix (eigh), else SVD
+
+
+def pca_2d(features: np.ndarray, max_fit: int = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
+    """(n, d) -> (n, 2) float32: the two leading principal components (quick, deterministic).
+
+    The axes are those of at most `max_fit` rows (a fixed random sample; the mean is every row's) and
+    come from eigh of their d×d Gram matrix: LAPACK's SVD of a tall 60,000×784 array took minutes on 2
+    cores, this takes about a second. A sample of 10,000 gives axes within a degree or so of the full
+    data's on real embeddings, which a map cannot show."""
+    X = np.asarray(features)
+    X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+    n, d = X.shape
+    if n < 2:
+        return np.zeros((n, 2), dtype=np.float32)
+    mean = X.mean(axis=0, dtype=np.float64)
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=max_fit, replace=False)) if n > max_fit else None
+    centred = (X if rows is None else X[rows]).astype(np.float64) - mean  # (m, d), m ≤ max_fit
+    if d <= GRAM_MAX_DIM:
+        lam, V = np.linalg.eigh(centred.T @ centred)  # ascending
+        components = V[:, ::-1][:, :min(2, d)]  # (d, <=2)
+    else:
+        components = np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    coords = (X @ components.astype(X.dtype)).astype(np.float64) - mean @ components  # (n, <=2), no n×d copy
     signs = np.sign(coords[np.argmax(np.abs(coords), axis=0), range(coords.shape[1])])
-    coords = coords * np.where(signs == 0, 1.0, signs)  # fix SVD's sign ambiguity
+    coords = coords * np.where(signs == 0, 1.0, signs)  # fix the eigenvectors' sign ambiguity
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
     return coords.astype(np.float32)
@@ -129,9 +161,11 @@ def has_cached(features: np.ndarray, config: ProjectionConfig, cache_dir: str | 
 
 
 def project(
-    features: np.ndarray, config: ProjectionConfig | None = None, cache_dir: str | Path | None = None
+    features: np.ndarray, config: ProjectionConfig | None = None, cache_dir: str | Path | None = None,
+    on_progress: OnProgress = None, should_stop: ShouldStop = None,
 ) -> tuple[np.ndarray, bool]:
-    """2-D layout of features (n, d): returns (coords (n, 2) float32, cache_hit).
+    """2-D layout of features (n, d): returns (coords (n, 2) float32, cache_hit). UMAP reports
+    Progress("map", points laid out) and stops (JobStopped) between transform chunks.
 
     With cache_dir (e.g. `<data_root>/cache/umap`), layouts are read from / written to
     `<key>.npy` + `<key>.json` (`core.data.cache.ArrayCache`; a damaged entry is recomputed).
@@ -150,7 +184,7 @@ def project(
     coords = None if entry is None else entry.get("coords")
     if coords is not None and coords.shape == (features.shape[0], 2):
         return coords.astype(np.float32), True
-    coords = _umap_fit_transform(features, config)
+    coords = _umap_fit_transform(features, config, on_progress, should_stop)
     _WARM.set()
     if cache is not None:
         cache.store(key, {"coords": coords}, {"config": asdict(config), "n": len(coords)})

@@ -12,6 +12,10 @@ themselves the entropy term of Algorithm 1 balances these gains, so the contribu
 sampling is the clearer "why"; both are given.
 
 Neighbours come from a blocked matrix product (query rows × all rows), never an n×n matrix at once.
+Every example's neighbours cost n²·d products (minutes at n = 60,000), so the export's neighbour
+columns stop at EXPORT_NEIGHBOURS_MAX_N; one image's neighbours (n·d) are always found on demand.
+What all the "why"s of one p share (both contribution vectors, the typical similarity) is computed
+once (`explain_weights`) and handed to `why` and `explanation_columns`.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.diversity.vendi import check_probabilities, normalise_rows
+from core.diversity.vendi import check_feature_array, check_probabilities, check_row_norms, normalise_rows
 from core.diversity.weights import reduce_rank, vs_and_log_gradient
 
 NEIGHBOUR_BLOCK = 512  # query rows per product: 512 × n float32 similarities (120 MB at n = 60,000)
+# every example's neighbours cost n²·d: 10,000 pixel images take ~2 s on 2 cores, 60,000 about a minute
+EXPORT_NEIGHBOURS_MAX_N = 10_000
 
 
 @dataclass
@@ -64,7 +70,10 @@ def nearest_neighbours(features, k: int = 5, queries=None, block: int = NEIGHBOU
     """The k most cosine-similar other examples of each query: (indices (m, k), similarities (m, k)),
     most similar first. queries: example indices (default: every example); dtype of the products
     (float32: half the memory and time; float64 where distances must be exact)."""
-    X = normalise_rows(features).astype(dtype)  # (n, d) rows unit length
+    X = check_feature_array(features)  # (n, d); no copy when it is already `dtype` (embeddings are float32)
+    X = X if X.dtype == dtype else X.astype(dtype)
+    norms = np.linalg.norm(X, axis=1)  # cosine = products / norms: no normalised n×d copy per call
+    check_row_norms(bool(np.isfinite(norms).all()), np.flatnonzero(norms == 0))
     n = X.shape[0]
     queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64).reshape(-1)
     if queries.size and (queries.min() < 0 or queries.max() >= n):
@@ -76,6 +85,8 @@ def nearest_neighbours(features, k: int = 5, queries=None, block: int = NEIGHBOU
     for start in range(0, queries.size, block):
         rows = queries[start:start + block]
         S = X[rows] @ X.T  # (b, n)
+        S /= norms[rows, None]
+        S /= norms[None, :]
         S[np.arange(len(rows)), rows] = -np.inf  # an example is not its own neighbour
         top = np.argpartition(-S, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(S, top, 1), axis=1, kind="stable")
@@ -168,22 +179,37 @@ def reason(why: Why) -> str:
             "the mass among images that look alike.")
 
 
-def why(features, p, index: int, k: int = 6, reduced: np.ndarray | None = None,
-        scale: NeighbourScale | None = None) -> Why:
+@dataclass
+class Explained:
+    """What every "why" of one p shares: the contributions under p and under uniform sampling, and the
+    spread of the dataset's nearest-neighbour similarities (its scale). About 2·n floats: keep it per weights."""
+
+    weighted: Contributions
+    uniform: Contributions
+    scale: NeighbourScale
+
+
+def explain_weights(features, p) -> Explained:
+    """The shared part of every `why` under p (n,): one rank reduction, two r×r eigendecompositions and
+    256 neighbour queries (n·d² work: seconds at n = 60,000, so callers keep the result)."""
+    p = check_probabilities(p)
+    F = reduced_features(features)
+    return Explained(contributions(None, p, F), contributions(None, None, F), neighbour_scale(features))
+
+
+def why(features, p, index: int, k: int = 6, explained: Explained | None = None) -> Why:
     """The contribution and nearest neighbours of example `index` under p (n,).
 
-    scale: the dataset's `neighbour_scale` when known (else estimated from a fixed sample of 256 examples)."""
+    explained: `explain_weights(features, p)` when the caller keeps it (then only the neighbour
+    search of this one example, n·d, is done here)."""
     p = check_probabilities(p)
     n = len(p)
     if not 0 <= int(index) < n:
         raise ValueError(f"example index must be between 0 and {n - 1}; got {index}")
-    F = reduced if reduced is not None else reduced_features(features)
-    weighted, uniform = contributions(None, p, F), contributions(None, None, F)
+    explained = explained if explained is not None else explain_weights(features, p)
     neighbours, sims = nearest_neighbours(features, k, [int(index)])
-    if scale is None:
-        scale = neighbour_scale(features)
-    return Why(int(index), float(p[index] * n), float(weighted.percent_per_percent[index]),
-               float(uniform.percent_per_percent[index]), neighbours[0], sims[0], scale)
+    return Why(int(index), float(p[index] * n), float(explained.weighted.percent_per_percent[index]),
+               float(explained.uniform.percent_per_percent[index]), neighbours[0], sims[0], explained.scale)
 
 
 def neighbour_scale(features, sample: int = 256, seed: int = 0) -> NeighbourScale:
@@ -195,15 +221,23 @@ def neighbour_scale(features, sample: int = 256, seed: int = 0) -> NeighbourScal
     return NeighbourScale(median, 1.4826 * float(np.median(np.abs(nearest - median))))
 
 
-def explanation_columns(features, p, k: int = 3) -> dict[str, list[str]]:
+def explanation_columns(features, p, k: int = 3, explained: Explained | None = None,
+                        neighbours_max_n: int | None = None) -> dict[str, list[str]]:
     """The CSV export's "why" columns for every example: VS gain per 1% of mass (under the weights and
-    under uniform sampling) and the k nearest neighbours with their similarities ("12;507;33")."""
-    F = reduced_features(features)
-    weighted, uniform = contributions(None, p, F), contributions(None, None, F)
-    neighbours, sims = nearest_neighbours(features, k)
-    return {
+    under uniform sampling) and, up to `neighbours_max_n` (default EXPORT_NEIGHBOURS_MAX_N) examples, the k nearest neighbours with their
+    similarities ("12;507;33"). Beyond it the neighbour columns are left out: they cost n²·d products
+    (blocked, so memory stays 512·n floats, but a minute at n = 60,000); `why` finds one image's."""
+    if explained is None:
+        F = reduced_features(features)
+        weighted, uniform = contributions(None, p, F), contributions(None, None, F)
+    else:
+        weighted, uniform = explained.weighted, explained.uniform
+    columns = {
         "vs_gain_pct_per_pct_mass": [f"{v:.6g}" for v in weighted.percent_per_percent],
         "vs_gain_pct_per_pct_mass_uniform": [f"{v:.6g}" for v in uniform.percent_per_percent],
-        "nearest_neighbours": [";".join(map(str, row)) for row in neighbours.tolist()],
-        "neighbour_similarities": [";".join(f"{s:.4f}" for s in row) for row in sims.tolist()],
     }
+    if len(features) <= (EXPORT_NEIGHBOURS_MAX_N if neighbours_max_n is None else neighbours_max_n):
+        neighbours, sims = nearest_neighbours(features, k)
+        columns["nearest_neighbours"] = [";".join(map(str, row)) for row in neighbours.tolist()]
+        columns["neighbour_similarities"] = [";".join(f"{s:.4f}" for s in row) for row in sims.tolist()]
+    return columns

@@ -38,6 +38,7 @@ class ExportMeta:
     config: dict[str, Any] = field(default_factory=dict)  # asdict(WeightsConfig)
     vs_uniform: float | None = None
     vs_weighted: float | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. which why-columns were left out and why
 
 
 def weights_csv_text(p: np.ndarray, ids: Sequence[str], labels: np.ndarray | None,

@@ -209,3 +209,15 @@ def test_a_run_folder_named_like_an_option_is_executed(wb, data_root):
     command = [sys.executable, "-m", "core", "train", f"--run-dir={run_dir}"]  # what launch_run runs
     assert subprocess.run(command, cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120).returncode == 0
     assert runs.read_status(run_dir)["state"] == "finished"
+
+
+def test_auto_map_of_many_dots_is_pca_until_umap_is_drawn(data_root, monkeypatch):
+    from core.data import projection
+
+    wb = Workbench(data_root)
+    features = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    monkeypatch.setattr(projection, "is_warm", lambda: True)  # compiled, but no layout cached yet
+    layout = wb.map_layout(features, "auto", max_points=40)  # UMAP takes seconds to minutes: not in passing
+    assert layout.method == "pca" and "Draw map" in layout.note
+    wb.map_layout(features, "umap", max_points=40)  # the Draw map button's job, cached
+    assert wb.map_layout(features, "auto", max_points=40).method == "umap"

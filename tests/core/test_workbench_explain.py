@@ -80,3 +80,18 @@ def test_export_names_the_classes(wb, ready):
     rows = list(csv.DictReader(wb.export(named, "pixels", wb.weights(ready.features, CONFIG)).csv.open()))
     assert [r["label"] for r in rows] == [["zero", "one"][c] for c in named.labels]
     assert [int(r["label_id"]) for r in rows] == named.labels.tolist()
+
+
+def test_export_above_the_neighbour_cap_says_so_and_keeps_the_contributions(wb, ready, monkeypatch):
+    from core.diversity import contribution
+
+    result = wb.weights(ready.features, CONFIG)
+    full = list(csv.DictReader(wb.export(ready.dataset, "pixels", result, features=ready.features).csv.open()))
+    monkeypatch.setattr(contribution, "EXPORT_NEIGHBOURS_MAX_N", 59)  # 60 images: above the cap
+    files = wb.export(ready.dataset, "pixels", result, features=ready.features,
+                      explained=wb.explain_weights(ready.features, result.p))
+    rows = list(csv.DictReader(files.csv.open()))
+    assert "nearest_neighbours" not in rows[0] and "59" in files.note
+    assert [r["vs_gain_pct_per_pct_mass"] for r in rows] == [r["vs_gain_pct_per_pct_mass"] for r in full]
+    import json
+    assert json.loads(files.json.read_text())["notes"] == [files.note]

@@ -65,3 +65,30 @@ def test_suggest_streams_then_sets_the_slider(ready):
         list(e.suggest(session, 0, 0, 20, 0.1, wb=wb))
     with pytest.raises(Exception, match="between 0 and 100"):
         list(e.suggest(session, 250, 0, 20, 0.1, wb=wb))
+
+
+def test_why_and_export_share_one_explanation_per_weights(ready, monkeypatch):
+    wb, session = ready  # seconds at n = 60,000: computed at the first Explain, reused by the next and by Export
+    calls = []
+    real = wb.explain_weights
+    monkeypatch.setattr(wb, "explain_weights", lambda *a: calls.append(1) or real(*a))
+    session.explained = {}
+    e.why_weight(session, 3, 4, wb=wb)
+    e.why_weight(session, 9, 4, wb=wb)
+    h.export(session, 32, wb=wb)
+    assert len(calls) == 1 and list(session.explained) == [session.current_key]
+
+
+def test_first_explain_of_new_weights_says_it_is_preparing_then_answers(ready):
+    wb, session = ready  # seconds at n = 60,000: the page hears at once, the explanation follows
+    session.explained = {}
+    updates = list(e.why_weight_streamed(session, 3, 4, wb=wb))
+    assert updates[0][0] == e.PREPARING_WHY and updates[-1][0].startswith("**Image #3.**")
+    assert list(session.explained) == [session.current_key]
+    assert len(list(e.why_weight_streamed(session, 5, 4, wb=wb))) == 1  # kept: answered at once
+    files = list(h.export_streamed(session, 32, wb=wb))
+    assert len(files) == 1 and files[0][0][0].endswith(".csv")
+    session.explained = {}
+    with pytest.raises(Exception, match="0 to 59"):
+        next(e.why_weight_streamed(session, 60, 4, wb=wb))  # said before any wait
+    assert session.explained == {}

@@ -389,3 +389,32 @@ def test_a_full_or_read_only_disk_at_export_is_a_sentence(session, data_root, mo
         h.export(session, 64, wb=Workbench(data_root))
     with pytest.raises(gr.Error, match=sentence):
         export_scheme(session, "uniform", wb=Workbench(data_root))
+
+
+def test_large_maps_carry_no_hover_pictures(session, data_root, monkeypatch):
+    monkeypatch.setattr(m, "HOVER_THUMBS_MAX", 10)  # tens of thousands of dots: pictures would be tens of MB
+    session.layout = None
+    session, figure, note = m.draw_map(session, "PCA", False, 20, wb=Workbench(data_root))
+    assert figure.data[0].type == "scattergl" and set(figure.data[0].customdata[:, 3]) == {""}
+    assert "without its picture" in note
+
+
+def test_draw_map_streams_a_umap_layout_over_a_pca_map(session, data_root, monkeypatch):
+    from core.data import projection
+    from core.jobs import Progress
+
+    def fake_umap(features, config, on_progress=None, should_stop=None):  # UMAP's compile takes a minute
+        for done in (0, len(features) // 2):
+            if on_progress is not None:
+                on_progress(Progress("map", done, len(features), f"UMAP: {done} laid out"))
+        return projection.pca_2d(features)[:, ::-1].copy()
+
+    monkeypatch.setattr(projection, "_umap_fit_transform", fake_umap)
+    session.layout = None
+    wb = Workbench(data_root / "fresh-umap")
+    updates = list(m.draw_map_streamed(session, "UMAP", False, 3000, wb=wb))
+    assert "PCA" in updates[0][1].layout.title.text and "background" in updates[0][2]
+    assert any("UMAP: 30 laid out" in u[2] for u in updates[1:-1])
+    assert "UMAP" in updates[-1][1].layout.title.text and session.layout.method == "umap"
+    again = list(m.draw_map_streamed(session, "UMAP", True, 3000, wb=wb))  # the layout is kept: at once
+    assert len(again) == 1 and session.layout.method == "umap"

@@ -37,6 +37,21 @@ def test_umap_layout_is_cached(tmp_path):
     assert np.mean(labels[dists.argmin(1)] == labels) > 0.95
 
 
+def test_umap_beyond_the_fit_places_the_rest_in_chunks_with_progress_and_stop(tmp_path, monkeypatch):
+    from core.jobs import JobStopped
+
+    features, labels = _clusters(n_per=40)
+    monkeypatch.setattr(projection, "TRANSFORM_CHUNK", 10)
+    config = projection.ProjectionConfig(n_neighbors=10, max_fit=50)  # 50 fitted, 30 placed in 3 chunks
+    events = []
+    coords, hit = projection.project(features, config, tmp_path, on_progress=events.append)
+    assert coords.shape == (80, 2) and not hit and np.isfinite(coords).all()
+    assert [e.done for e in events] == [0, 50, 60, 70, 80] and {e.job for e in events} == {"map"}
+    with pytest.raises(JobStopped):  # a fresh cache: Stop between chunks, nothing cached
+        projection.project(features, config, tmp_path / "other", should_stop=lambda: True)
+    assert not projection.has_cached(features, config, tmp_path / "other")
+
+
 def test_bad_input():
     with pytest.raises(ValueError):
         projection.project(np.zeros((0, 3)))
@@ -50,3 +65,17 @@ def test_display_sample_keeps_extremes():
     assert len(idx) == 200 and np.all(np.diff(idx) > 0)
     assert int(np.argmax(p)) in idx and int(np.argmin(p)) in idx
     assert projection.display_sample(50, 200).tolist() == list(range(50))
+
+
+def test_pca_axes_from_a_sample_match_the_full_data():
+    rng = np.random.default_rng(1)  # 3 elongated clusters: two clear leading axes
+    centres = rng.normal(size=(3, 12)) * 6
+    X = np.concatenate([c + rng.normal(size=(400, 12)) for c in centres]).astype(np.float32)
+    full = projection.pca_2d(X, max_fit=10_000)
+    sampled = projection.pca_2d(X, max_fit=300)  # axes from 300 of 1,200 rows, every row projected
+    centred = X - X.mean(0)
+    exact = centred @ np.linalg.svd(centred.astype(np.float64), full_matrices=False)[2][:2].T
+    for k in range(2):
+        assert abs(np.corrcoef(full[:, k], exact[:, k])[0, 1]) > 0.9999
+        assert abs(np.corrcoef(sampled[:, k], exact[:, k])[0, 1]) > 0.99
+    assert sampled.shape == (1200, 2) and sampled.dtype == np.float32

@@ -1,5 +1,7 @@
 """Contributions to the Vendi Score (the finite-difference derivative) and nearest neighbours."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -101,7 +103,8 @@ def test_a_typical_point_in_noise_is_neither():
     above = np.flatnonzero((nearest > scale.median) & (gain < 0))
     index = int(above[np.argmin(nearest[above])])
     p = np.random.default_rng(7).dirichlet(np.full(n, 50.0))
-    text = C.why(X, p, index, scale=scale).text
+    explained = dataclasses.replace(C.explain_weights(X, p), scale=scale)  # the scale over every image
+    text = C.why(X, p, index, explained=explained).text
     assert "crowded" not in text and "isolated" not in text and "neighbourhood is typical" in text
     regions = [scale.region(s) for s in nearest]
     assert regions.count("typical") >= 0.95 * n  # noise is noise: hardly any image is called out
@@ -111,3 +114,34 @@ def test_a_typical_neighbourhood_with_the_uniform_share_is_not_distinctive():
     X = _pixel_like_noise()
     why = C.why(X, np.full(len(X), 1 / len(X)), int(np.argsort(C.nearest_neighbours(X, 1)[1][:, 0])[150]))
     assert why.region == "typical" and "not distinctive" in why.text
+
+
+def test_nearest_neighbours_of_unnormalised_float32_rows_match_the_cosine_matrix(items):
+    X, _ = items  # float32 rows of any length: cosine from products and norms, no normalised copy
+    X32 = (X * np.arange(1, 61)[:, None]).astype(np.float32)
+    K = normalise_rows(X) @ normalise_rows(X).T
+    np.fill_diagonal(K, -np.inf)
+    found, sims = C.nearest_neighbours(X32, k=3, queries=[0, 17, 59], block=2)
+    np.testing.assert_array_equal(found, np.argsort(-K[[0, 17, 59]], axis=1, kind="stable")[:, :3])
+    np.testing.assert_allclose(sims, np.take_along_axis(K[[0, 17, 59]], found, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        C.nearest_neighbours(np.vstack([X32, [np.nan] * 9]), k=2, queries=[0])
+
+
+def test_kept_explanation_gives_the_same_why_and_columns(items):
+    X, p = items
+    explained = C.explain_weights(X, p)
+    fresh, kept = C.why(X, p, 7, k=3), C.why(X, p, 7, k=3, explained=explained)
+    assert (fresh.percent_per_percent, fresh.percent_per_percent_uniform, fresh.scale) == \
+        (kept.percent_per_percent, kept.percent_per_percent_uniform, kept.scale)
+    np.testing.assert_array_equal(fresh.neighbours, kept.neighbours)
+    assert C.explanation_columns(X, p, explained=explained) == C.explanation_columns(X, p)
+
+
+def test_export_columns_leave_out_neighbours_above_the_cap(items):
+    X, p = items  # every example's neighbours cost n²·d: above the cap only the contributions are written
+    full = C.explanation_columns(X, p, k=2)
+    capped = C.explanation_columns(X, p, k=2, neighbours_max_n=59)
+    assert set(capped) == {"vs_gain_pct_per_pct_mass", "vs_gain_pct_per_pct_mass_uniform"}
+    assert all(capped[name] == full[name] for name in capped)
+    assert "nearest_neighbours" in C.explanation_columns(X, p, k=2, neighbours_max_n=60)
