@@ -29,8 +29,9 @@ import numpy as np
 
 from core.data import projection, storage
 from core.data.dataset import Dataset, class_names_of
-from core.data.datasets import DatasetSpec
+from core.data.datasets import BUILTINS, DatasetSpec
 from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
+from core.data.memo import MAX_SHARED_DATA_BYTES, PreparedMemo
 from core.devices import resolve_device
 from core.diversity import contribution, suggest
 from core.diversity import inspect as weights_inspect
@@ -57,13 +58,19 @@ GENERATED_DIR = "generated"  # the only folder under the data root the studio se
 
 class Workbench:
     """User-level operations over one data root. Holds no per-user state: the studio keeps each
-    session's dataset and weights itself, so one workbench serves every visitor."""
+    session's dataset and weights itself, so one workbench serves every visitor. What it does hold is
+    read-only and shared: `shared`, the prepared datasets (core.data.memo), so that sessions loading
+    the same spec hold one copy."""
 
-    def __init__(self, data_root=None, confine: bool = True, limits: RequestLimits | None = None):
+    def __init__(self, data_root=None, confine: bool = True, limits: RequestLimits | None = None,
+                 shared_bytes: int | None = None):
         self.data_root = Path(data_root).expanduser().resolve() if data_root else storage.default_data_root()
         self.confine = confine  # True: paths from the web page stay under the data root
         # the web page's requests stay within documented ranges (the command line has none)
         self.limits = limits if limits is not None else (RequestLimits() if confine else None)
+        # prepared datasets kept for every session (the studio); the command line prepares each once
+        shared_bytes = (MAX_SHARED_DATA_BYTES if confine else 0) if shared_bytes is None else shared_bytes
+        self.shared = PreparedMemo(shared_bytes) if shared_bytes > 0 else None
 
     # --- places ---------------------------------------------------------------------------------
 
@@ -104,10 +111,26 @@ class Workbench:
 
     def prepare(self, spec: DatasetSpec, embedder: EmbedConfig, on_progress: OnProgress = None,
                 should_stop: ShouldStop = None) -> Prepared:
-        """Load and embed: the Dataset tab's Load button, `embed`, each subset of the study."""
-        dataset = self.load(spec)
-        features, hit = self.embed(dataset, embedder, on_progress, should_stop)
-        return Prepared(spec, dataset, features, embedder, hit)
+        """Load and embed: the Dataset tab's Load button, `embed`, each subset of the study.
+
+        With a shared cache (the studio), a built-in or uploaded spec already prepared for anyone comes
+        back as that same read-only Prepared (`cache_hit` True), and concurrent requests compute it once."""
+        def make() -> Prepared:
+            dataset = self.load(spec)
+            features, hit = self.embed(dataset, embedder, on_progress, should_stop)
+            return Prepared(spec, dataset, features, embedder, hit)
+
+        key = self._shared_key(spec, embedder)
+        return make() if key is None else self.shared.get(key, make, should_stop)
+
+    def _shared_key(self, spec: DatasetSpec, embedder: EmbedConfig):
+        """The shared cache's key, or None when not shared: no cache, or a source whose contents may
+        change under the same spec (a folder; uploads/<digest>/ is content-addressed, built-ins fixed)."""
+        parts = Path(spec.source).parts
+        fixed = spec.source in BUILTINS or (self.confine and len(parts) >= 3 and parts[0] == "uploads")
+        if self.shared is None or not fixed:
+            return None
+        return spec, tuple(sorted(asdict(embedder).items()))
 
     # --- weights --------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from divweights_ui.export_tab import build_export_tab
 from divweights_ui.learn_tab import build_learn_tab
 from divweights_ui.job_limit import JobLimit
 from divweights_ui.map_handlers import draw_map_streamed, recolour_map, select_points, select_points_quietly
-from divweights_ui.session import Session
+from divweights_ui.session import Session, release_expired
 from divweights_ui.startup import StartSet, adopt_start
 from divweights_ui.train_tab import build_train_tab
 from divweights_ui.weights_handlers import (compare_schemes, compute_weights, export_scheme, show_weights,
@@ -99,11 +99,13 @@ def _builtin_fields(builtin_name: str):
     return gr.update(value=classes), gr.update(value=per_class_text(per_class))
 
 
-def build_demo(data_root=None, default: StartupChoice | str | None = "auto", extra_tabs: bool = True) -> gr.Blocks:
+def build_demo(data_root=None, default: StartupChoice | str | None = "auto", extra_tabs: bool = True,
+               session_ttl_s: float = SESSION_TTL_S) -> gr.Blocks:
     """The studio as a gr.Blocks. default: "auto" (best built-in), a StartupChoice, or None (empty).
     The start dataset is prepared on a background thread (`demo.start_set`, a StartSet).
 
-    extra_tabs: add the Train and Compare tabs.
+    extra_tabs: add the Train and Compare tabs. session_ttl_s: a session's data is freed this long after
+    its last action (the load benchmark shortens it to see the release).
     """
     wb = Workbench(data_root)  # confined: every path from the page stays under the data root
     data_root = wb.data_root
@@ -114,9 +116,10 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
     limit = JobLimit()  # long jobs: at most MAX_JOBS_PER_SESSION per page
 
     with gr.Blocks(title="divweights studio") as demo:
-        # a session's data (~60 MB for 2,000 images) is freed once it has been idle SESSION_TTL_S, and by
-        # gradio an hour after its page closed; its runs live on in their folders
-        state = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.release)
+        # a session's own data, and what gradio keeps for its page, is freed once it has been idle
+        # session_ttl_s, or an hour after its page closed; its runs live on in their folders
+        state = gr.State(Session(), time_to_live=session_ttl_s,
+                         delete_callback=functools.partial(release_expired, demo=demo))
         gr.Markdown(INTRO)
         notice = gr.Markdown(start.status_markdown() if choice else "", elem_id="dw-notice")
         with gr.Tabs():
@@ -353,5 +356,6 @@ def build_demo(data_root=None, default: StartupChoice | str | None = "auto", ext
          .then(bind(h.top_bottom_if_weighted, wb=wb), **inspect_io, **INTERNAL)
          .then(bind(recolour_map, wb=wb), **recolour_io, **INTERNAL))
     demo.start_set = start  # tests and benchmarks wait on it
+    demo.workbench = wb  # the benchmarks read its shared data cache
     limit.demo = demo
     return demo
