@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.dataset import Dataset
-from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedConfig
-from core.diversity.inspect import ClassMass
+from .data.dataset import Dataset
+from .data.datasets import DatasetSpec
+from .data.embed import EmbedConfig
+from .diversity.inspect import ClassMass
 
 
 @dataclass

@@ -27,31 +27,31 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import projection, storage
-from core.data.dataset import Dataset, class_names_of
-from core.data.datasets import BUILTINS, DatasetSpec
-from core.data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
-from core.data.memo import MAX_SHARED_DATA_BYTES, PreparedMemo
-from core.devices import resolve_device
-from core.diversity import contribution, suggest
-from core.diversity import inspect as weights_inspect
-from core.diversity.modes import modes_view
-from core.diversity import schemes
-from core.diversity.schemes import SchemeConfig, SchemeResult
-from core.diversity import export_formats
-from core.diversity.export import ExportMeta, export_weights, sampler_snippet
-from core.diversity.vendi import vendi_score
-from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
-from core.evaluation import compare
-from core.evaluation.compare import comparable_runs, load_evaluations
-from core.evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
-from core.evaluation.study import run_study
-from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
-from core.limits import RequestLimits, check_range, check_work
-from core.results import Coverage, ExportFiles, Inspection, MapLayout, Prepared, TrainerExport
-from core.threads import making_way
-from core.training import runs
-from core.training.config import TrainConfig
+from .data import projection, storage
+from .data.dataset import Dataset, class_names_of
+from .data.datasets import BUILTINS, DatasetSpec
+from .data.embed import EmbedCancelled, EmbedConfig, check_web_embedder, embed, embed_cached
+from .data.memo import MAX_SHARED_DATA_BYTES, PreparedMemo
+from .devices import resolve_device
+from .diversity import contribution, suggest
+from .diversity import inspect as weights_inspect
+from .diversity.modes import modes_view
+from .diversity import schemes
+from .diversity.schemes import SchemeConfig, SchemeResult
+from .diversity import export_formats
+from .diversity.export import ExportMeta, export_weights, sampler_snippet
+from .diversity.vendi import vendi_score
+from .diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
+from .evaluation import compare
+from .evaluation.compare import comparable_runs, load_evaluations
+from .evaluation.evaluate import EvalConfig, embed_images, evaluate_run, generate_images, nearest_real, run_dataset
+from .evaluation.study import run_study
+from .jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from .limits import RequestLimits, check_range, check_work
+from .results import Coverage, ExportFiles, Inspection, MapLayout, Prepared, TrainerExport
+from .threads import making_way
+from .training import runs
+from .training.config import TrainConfig
 
 GENERATED_DIR = "generated"  # the only folder under the data root the studio serves
 
@@ -460,7 +460,7 @@ class Workbench:
     def execute_run(self, run_dir, queue: bool = True, overrides: dict | None = None,
                     on_progress: OnProgress = None, should_stop: ShouldStop = None) -> str:
         """Carry out a run folder in this process (the CLI, the study); -> final state."""
-        from core.training.execution import execute
+        from .training.execution import execute
 
         return execute(Path(run_dir), self.data_root, queue=queue, overrides=overrides, on_progress=on_progress,
                        should_stop=should_stop)
@@ -534,7 +534,7 @@ class Workbench:
         """Where each run's samples fall on the map of its training data, the mass per class they get
         (labelled by nearest training image) and their nearest training images (memorisation check).
         Every run must have trained on the same data; seeds of one model are pooled."""
-        from core.training.checkpoints import load_generator
+        from .training.checkpoints import load_generator
 
         run_dirs = [Path(d) for d in run_dirs]
         dataset = self.run_dataset(run_dirs[0])

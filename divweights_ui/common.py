@@ -14,9 +14,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.data.dataset import label_names
-from core.diversity.export import thumbnail_image, write_thumbnails
-from core.workbench import Workbench
+from divweights.data.dataset import label_names
+from divweights.diversity.export import thumbnail_image, write_thumbnails
+from divweights.workbench import Workbench
 from divweights_ui.session import Session
 from divweights_ui.streaming import user_error
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.evaluation import compare
-from core.evaluation.evaluate import EvalConfig, HIGHER_IS_BETTER, METRICS
-from core.training.runs import read_config
-from core.workbench import Workbench
+from divweights.evaluation import compare
+from divweights.evaluation.evaluate import EvalConfig, HIGHER_IS_BETTER, METRICS
+from divweights.training.runs import read_config
+from divweights.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure, page_template
 from divweights_ui.streaming import into_progress, stream, user_error

@@ -12,8 +12,8 @@ import re
 import gradio as gr
 import numpy as np
 
-from core.data.dataset import class_names_of
-from core.workbench import Workbench
+from divweights.data.dataset import class_names_of
+from divweights.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import error, gallery, require_features, require_weights, times_uniform, weights_key
 from divweights_ui.session import Session

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.data.storage import disk_full_message
-from core.diversity.export_formats import TRAINER_FORMATS
-from core.workbench import Workbench
+from divweights.data.storage import disk_full_message
+from divweights.diversity.export_formats import TRAINER_FORMATS
+from divweights.workbench import Workbench
 from divweights_ui import handlers as h
 from divweights_ui.common import error, require_weights
 from divweights_ui.streaming import user_error

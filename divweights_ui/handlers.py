@@ -16,13 +16,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.data.dataset import label_names
-from core.data.datasets import DatasetSpec, list_builtins
-from core.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
-from core.data.ingest import check_uploads_quota
-from core.data.storage import atomic_copy, disk_full_message, file_digest
-from core.diversity.weights import WeightsConfig
-from core.workbench import Workbench
+from divweights.data.dataset import label_names
+from divweights.data.datasets import DatasetSpec, list_builtins
+from divweights.data.embed import EmbedConfig, WeightsUnavailable, resolve_weights
+from divweights.data.ingest import check_uploads_quota
+from divweights.data.storage import atomic_copy, disk_full_message, file_digest
+from divweights.diversity.weights import WeightsConfig
+from divweights.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (BUILTIN_SUBSETS, MAX_UPLOAD_MB, PAPER_EMBEDDER, SOURCES, StartupChoice, error, gallery, parse_classes,
                                   parse_per_class, require_weights, weights_key)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.data.datasets import list_builtins
-from core.diversity.weights import WeightsConfig
-from core.workbench import Workbench
+from divweights.data.datasets import list_builtins
+from divweights.diversity.weights import WeightsConfig
+from divweights.workbench import Workbench
 from divweights_ui import figures, handlers as h
 from divweights_ui.common import (DEFAULT_MAP_POINTS, DEFAULT_SWEEP, EMBEDDERS, MAX_MAP_POINTS, SOURCES,
                                   StartupChoice, builtin_subset_fields, per_class_text)

@@ -16,8 +16,8 @@ from fractions import Fraction
 import gradio as gr
 import numpy as np
 
-from core.diversity import playground as pg
-from core.diversity.weights import WeightsConfig
+from divweights.diversity import playground as pg
+from divweights.diversity.weights import WeightsConfig
 from divweights_ui import figures
 from divweights_ui.streaming import user_error
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.data.dataset import label_names
-from core.diversity.inspect import relative_weights
-from core.workbench import Workbench
+from divweights.data.dataset import label_names
+from divweights.diversity.inspect import relative_weights
+from divweights.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import (DEFAULT_MAP_POINTS, HOVER_THUMBS_MAX, MAX_SELECTION, error, gallery, parse_indices,
                                   require_features, thumb_b64)

@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from core.workbench import GENERATED_DIR
+from divweights.workbench import GENERATED_DIR
 from divweights_ui.common import MAX_UPLOAD_MB
 
 # a checkout's assets/ beside divweights_ui/; installed, the wheel carries them inside the package

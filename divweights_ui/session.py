@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data.memo import trim_heap
-from core.diversity.weights import WeightsResult
-from core.results import MapLayout, Prepared
+from divweights.data.memo import trim_heap
+from divweights.diversity.weights import WeightsResult
+from divweights.results import MapLayout, Prepared
 
 
 @dataclass

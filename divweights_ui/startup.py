@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from core.data.storage import disk_full_message
-from core.jobs import Progress
-from core.workbench import Workbench
+from divweights.data.storage import disk_full_message
+from divweights.jobs import Progress
+from divweights.workbench import Workbench
 from divweights_ui.common import StartupChoice
 from divweights_ui.handlers import clip_if_cached, initial_session, notices_markdown
 from divweights_ui.session import Session

@@ -14,8 +14,8 @@ import time
 
 import gradio as gr
 
-from core.data.storage import disk_error_message
-from core.jobs import JobStopped
+from divweights.data.storage import disk_error_message
+from divweights.jobs import JobStopped
 
 # Streamed chart refresh period. Each refresh is a redraw in the browser, which shares the CPU with the
 # optimiser on a laptop: 100 steps at n = 2,000 took 18.9 s from the browser at 0.25 s, 14.7 s at 0.5 s

@@ -19,11 +19,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.devices import cuda_available
-from core.training import runs
-from core.diversity.schemes import SchemeConfig
-from core.training.config import PRESETS, TrainConfig
-from core.workbench import Workbench
+from divweights.devices import cuda_available
+from divweights.training import runs
+from divweights.diversity.schemes import SchemeConfig
+from divweights.training.config import PRESETS, TrainConfig
+from divweights.workbench import Workbench
 from divweights_ui.common import error, image_array
 from divweights_ui.figures import empty_figure, page_template
 from divweights_ui.streaming import user_error

@@ -12,11 +12,11 @@ import time
 
 import gradio as gr
 
-from core.data.dataset import class_names_of
-from core.diversity import inspect as weights_inspect
-from core.diversity.schemes import SCHEMES, SchemeConfig
-from core.diversity.weights import WeightsConfig
-from core.workbench import Workbench
+from divweights.data.dataset import class_names_of
+from divweights.diversity import inspect as weights_inspect
+from divweights.diversity.schemes import SCHEMES, SchemeConfig
+from divweights.diversity.weights import WeightsConfig
+from divweights.workbench import Workbench
 from divweights_ui import figures
 from divweights_ui.common import error, parse_gammas, require_features, weights_key
 from divweights_ui.explain_handlers import health_note

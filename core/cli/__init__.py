@@ -13,10 +13,10 @@ import importlib
 import sys
 from pathlib import Path
 
-from core.cli.common import UserError
-from core.data.storage import disk_error_message
-from core.data.embed import WeightsUnavailable
-from core.jobs import JobStopped
+from .common import UserError
+from ..data.storage import disk_error_message
+from ..data.embed import WeightsUnavailable
+from ..jobs import JobStopped
 
 COMMANDS = ("studio", "vendi", "weights", "datasets", "embed", "train", "evaluate", "study", "suggest_gamma", "export")
 

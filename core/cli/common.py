@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.data.datasets import BUILTINS, DatasetSpec
-from core.data.storage import default_data_root
-from core.jobs import Progress
-from core.workbench import Workbench
+from ..data.datasets import BUILTINS, DatasetSpec
+from ..data.storage import default_data_root
+from ..jobs import Progress
+from ..workbench import Workbench
 
 
 class UserError(Exception):

@@ -6,8 +6,8 @@ import argparse
 import json
 
 import numpy as np
-from core.cli.common import dataset_spec, workbench
-from core.data.datasets import list_builtins
+from .common import dataset_spec, workbench
+from ..data.datasets import list_builtins
 
 
 def add_parser(subparsers) -> None:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli.common import UserError, user_path
-from core.devices import cuda_available
-from core.diversity.distributed import ShardError, ShardRows, save_gathered_npy
-from core.diversity.weights import WeightsConfig, optimise_weights
+from .common import UserError, user_path
+from ..devices import cuda_available
+from ..diversity.distributed import ShardError, ShardRows, save_gathered_npy
+from ..diversity.weights import WeightsConfig, optimise_weights
 
 LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets
 

@@ -6,10 +6,10 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from core import __version__
-from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
-from core.data import storage
-from core.data.embed import EmbedConfig
+from .. import __version__
+from .common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
+from ..data import storage
+from ..data.embed import EmbedConfig
 
 
 def add_parser(subparsers) -> None:

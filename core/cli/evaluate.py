@@ -13,11 +13,11 @@ import argparse
 from dataclasses import fields, replace
 from pathlib import Path
 
-from core.cli.common import UserError, check_positive, user_path, workbench
-from core.data.embed import EmbedConfig
-from core.data.storage import load_npy
-from core.devices import resolve_device
-from core.evaluation.evaluate import EvalConfig, METRICS
+from .common import UserError, check_positive, user_path, workbench
+from ..data.embed import EmbedConfig
+from ..data.storage import load_npy
+from ..devices import resolve_device
+from ..evaluation.evaluate import EvalConfig, METRICS
 
 
 def add_parser(subparsers) -> None:

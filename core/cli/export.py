@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import UserError, check_positive, dataset_spec, user_path, workbench
-from core.data.storage import load_npy
-from core.diversity.export import ExportMeta, export_weights
-from core.diversity.export_formats import TRAINER_FORMATS
+from .common import UserError, check_positive, dataset_spec, user_path, workbench
+from ..data.storage import load_npy
+from ..diversity.export import ExportMeta, export_weights
+from ..diversity.export_formats import TRAINER_FORMATS
 
 
 def add_parser(subparsers) -> None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if features.ndim != 2 or len(features) != len(dataset):
             raise UserError(f"{args.features}: expected ({len(dataset)}, d) features, got {features.shape}")
     if args.format == "csv":
-        from core.diversity import contribution
+        from ..diversity import contribution
 
         meta = ExportMeta(dataset_name=dataset.name, dataset_fingerprint=dataset.fingerprint, embedder="",
                           config={"weights": str(user_path(args.weights))})

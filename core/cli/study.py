@@ -7,13 +7,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from core.cli.common import ProgressBar, UserError, user_path, workbench
-from core.data.datasets import BUILTINS
-from core.data.embed import EmbedConfig
-from core.evaluation.study import subset_spec
-from core.diversity.schemes import SCHEMES
-from core.evaluation.study_plan import StudyConfig
-from core.training.config import MODELS
+from .common import ProgressBar, UserError, user_path, workbench
+from ..data.datasets import BUILTINS
+from ..data.embed import EmbedConfig
+from ..evaluation.study import subset_spec
+from ..diversity.schemes import SCHEMES
+from ..evaluation.study_plan import StudyConfig
+from ..training.config import MODELS
 
 
 def add_parser(subparsers) -> None:

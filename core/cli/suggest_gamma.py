@@ -4,10 +4,10 @@ of every γ it looked at (core.diversity.suggest)."""
 
 from __future__ import annotations
 
-from core.cli.common import ProgressBar, UserError, user_path, workbench
-from core.cli.weights import add_constraint_arguments, add_engine_arguments, auto_constraint, engine_config, load_features
-from core.data.storage import atomic_save_npy
-from core.devices import resolve_device
+from .common import ProgressBar, UserError, user_path, workbench
+from .weights import add_constraint_arguments, add_engine_arguments, auto_constraint, engine_config, load_features
+from ..data.storage import atomic_save_npy
+from ..devices import resolve_device
 
 
 def add_parser(subparsers) -> None:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli.common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
-from core.data.embed import EmbedConfig
-from core.data.storage import load_npy
-from core.diversity.weights import WeightsConfig
-from core.training import runs
-from core.diversity.schemes import NEEDS_FEATURES, SCHEMES, SchemeConfig
-from core.training.config import MODELS, TrainConfig
+from .common import ProgressBar, UserError, check_positive, dataset_spec, user_path, workbench
+from ..data.embed import EmbedConfig
+from ..data.storage import load_npy
+from ..diversity.weights import WeightsConfig
+from ..training import runs
+from ..diversity.schemes import NEEDS_FEATURES, SCHEMES, SchemeConfig
+from ..training.config import MODELS, TrainConfig
 
 
 def add_parser(subparsers) -> None:

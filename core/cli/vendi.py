@@ -1,10 +1,10 @@
 """`python -m core vendi FEATURES.npy [--weights P.npy] [--q 1]`: print the (weighted) Vendi Score."""
 
 from __future__ import annotations
-from core.cli.common import user_path
-from core.cli.weights import load_features
-from core.data.storage import load_npy
-from core.diversity.vendi import vendi_score
+from .common import user_path
+from .weights import load_features
+from ..data.storage import load_npy
+from ..diversity.vendi import vendi_score
 
 
 def add_parser(subparsers) -> None:

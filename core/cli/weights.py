@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from core.cli.common import ProgressBar, UserError, user_path, workbench
-from core.cli.distributed import run_distributed
-from core.data.storage import atomic_save_npy, load_npy
-from core.devices import resolve_device
-from core.diversity.vendi import normalise_rows
-from core.diversity.schemes import SCHEMES, SchemeConfig, scheme_summary
-from core.diversity.weights import OBJECTIVES, WeightsConfig
+from .common import ProgressBar, UserError, user_path, workbench
+from .distributed import run_distributed
+from ..data.storage import atomic_save_npy, load_npy
+from ..devices import resolve_device
+from ..diversity.vendi import normalise_rows
+from ..diversity.schemes import SCHEMES, SchemeConfig, scheme_summary
+from ..diversity.weights import OBJECTIVES, WeightsConfig
 
 
 def add_parser(subparsers) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.storage import atomic_write_bytes, atomic_write_json
+from .storage import atomic_write_bytes, atomic_write_json
 
 ENTRY = "entry"  # the sidecar's integrity record: {"sha256", "bytes", "arrays"}
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # a plain file name: no folders, no leading dot

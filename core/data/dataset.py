@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data import storage
+from . import storage
 
 
 @dataclass

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import ingest, storage
-from core.data.dataset import Dataset, make_dataset
-from core.data.network import host_reachable
+from . import ingest, storage
+from .dataset import Dataset, make_dataset
+from .network import host_reachable
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

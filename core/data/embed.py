@@ -21,11 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from core import __version__
-from core.data import storage
-from core.data.cache import ArrayCache
-from core.data.network import host_reachable
-from core.devices import resolve_device
+from .. import __version__
+from . import storage
+from .cache import ArrayCache
+from .network import host_reachable
+from ..devices import resolve_device
 
 CACHE_VERSION = 1  # bump when preprocessing or the cache layout changes
 PREPROCESSING = "pil-bicubic-antialias/shortest-side/center-crop/grey-to-rgb/model-mean-std"

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import storage
-from core.data.dataset import make_dataset
-from core.data.safe_read import (IngestLimits, Rejected, archive_bytes, check_total_pixels, check_zip, decode_image,
+from . import storage
+from .dataset import make_dataset
+from .safe_read import (IngestLimits, Rejected, archive_bytes, check_total_pixels, check_zip, decode_image,
                                  common_size, image_size, read_npy, read_npz, stack_images, stored_size,
                                  to_uint8_images)
-from core.data.safe_read import read_image  # noqa: F401  (re-exported: ingest.read_image)
+from .safe_read import read_image  # noqa: F401  (re-exported: ingest.read_image)
 
 # The command line is the machine's own user: no cap on the pixels of one ingest or on the uploads folder
 # (images are still decoded one at a time, reduced); the archive checks (slip, bombs, ratio) all stay.

@@ -31,8 +31,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.jobs import JobStopped, ShouldStop, stopped
-from core.results import Prepared
+from ..jobs import JobStopped, ShouldStop, stopped
+from ..results import Prepared
 
 MAX_SHARED_DATA_BYTES = 1536 * 2**20  # the studio's cap: 1.5 GiB of images + features kept for reuse
 WAIT_POLL_S = 0.2  # how often a request waiting for another's computation checks its stop flag

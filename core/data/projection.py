@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.cache import ArrayCache
-from core.data.storage import fingerprint_arrays
-from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from .cache import ArrayCache
+from .storage import fingerprint_arrays
+from ..jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
 
 
 @dataclass

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.diversity.vendi import check_feature_array, check_probabilities, check_row_norms, normalise_rows
-from core.diversity.weights import reduce_rank, vs_and_log_gradient
+from .vendi import check_feature_array, check_probabilities, check_row_norms, normalise_rows
+from .weights import reduce_rank, vs_and_log_gradient
 
 NEIGHBOUR_BLOCK = 512  # query rows per product: 512 × n float32 similarities (120 MB at n = 60,000)
 # every example's neighbours cost n²·d: 10,000 pixel images take ~2 s on 2 cores, 60,000 about a minute

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.arrays import is_tensor, xp
-from core.devices import resolve_device
-from core.diversity.weights import _check_count, as_engine_dtype, kept_basis, normalised_features
+from ..arrays import is_tensor, xp
+from ..devices import resolve_device
+from .weights import _check_count, as_engine_dtype, kept_basis, normalised_features
 
 
 class ShardError(ValueError):

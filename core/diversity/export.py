@@ -3,7 +3,7 @@
 - `<stem>.csv`: index, id, label (the class name), label_id (its number), weight (n * p, 1.0 = uniform
   share), p (+ why-columns when features are given)
 - `<stem>.npy`: p as float64 (n,), plus `<stem>.json`: dataset fingerprint, embedder, config, VS
-- a copy-paste PyTorch snippet that reads the .npy into `core.DiversityWeightedSampler` (DDP-aware)
+- a copy-paste PyTorch snippet that reads the .npy into `divweights.DiversityWeightedSampler` (DDP-aware)
 - small PNG thumbnails (for galleries) into a generated-files folder
 
 Files are written atomically; an existing export with the same name is replaced only after the
@@ -20,10 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core import __version__
-from core.data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
-from core.diversity.inspect import effective_sample_size
-from core.diversity.vendi import check_probabilities
+from .. import __version__
+from ..data.storage import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text
+from .inspect import effective_sample_size
+from .vendi import check_probabilities
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -120,7 +120,7 @@ def sampler_snippet(npy_name: str = "weights.npy", batch_size: int = 64) -> str:
     return f'''import numpy as np
 from torch.utils.data import DataLoader
 
-from core import DiversityWeightedSampler  # divweights' sampler: DDP-aware, any dataset size
+from divweights import DiversityWeightedSampler  # pip install 'divweights[torch]': DDP-aware, any size
 
 # Diversity weights exported by divweights: one probability per example, same order as your dataset.
 p = np.load("{npy_name}", allow_pickle=False)

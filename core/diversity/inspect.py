@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.diversity.vendi import check_probabilities
+from .vendi import check_probabilities
 
 
 def top_bottom_indices(p: np.ndarray, k: int = 12) -> tuple[np.ndarray, np.ndarray]:

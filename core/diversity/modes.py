@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.diversity.contribution import reduced_features
-from core.diversity.vendi import check_probabilities, score_from_eigenvalues
+from .contribution import reduced_features
+from .vendi import check_probabilities, score_from_eigenvalues
 
 
 @dataclass

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.diversity import weights as engine
-from core.diversity.inspect import class_mass, effective_sample_size, entropy
-from core.diversity.vendi import (check_probabilities, normalise_rows, score_from_eigenvalues, vendi_score,
+from . import weights as engine
+from .inspect import class_mass, effective_sample_size, entropy
+from .vendi import (check_probabilities, normalise_rows, score_from_eigenvalues, vendi_score,
                                   weighted_spectrum_features)
 
 # eq. 2–4 of the paper: item 0 is unlike the others; items 1–3 are one image three times

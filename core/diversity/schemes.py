@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.diversity.contribution import nearest_neighbours
-from core.diversity.inspect import class_mass, effective_sample_size, entropy
-from core.diversity.vendi import check_probabilities, normalise_rows, vendi_score
-from core.diversity.weights import optimise_weights
+from .contribution import nearest_neighbours
+from .inspect import class_mass, effective_sample_size, entropy
+from .vendi import check_probabilities, normalise_rows, vendi_score
+from .weights import optimise_weights
 
 SCHEMES = ("uniform", "diversity", "class-balanced", "inverse-density", "leverage")
 NEEDS_LABELS = ("class-balanced",)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.diversity.inspect import expected_repeats, weight_summary
-from core.diversity.vendi import vendi_score
-from core.diversity.weights import WeightsConfig, WeightsResult, cached_results, sweep
-from core.jobs import JobStopped
+from .inspect import expected_repeats, weight_summary
+from .vendi import vendi_score
+from .weights import WeightsConfig, WeightsResult, cached_results, sweep
+from ..jobs import JobStopped
 
 GRID = tuple(j / 20 for j in range(11)) + (0.6, 0.7, 0.8, 0.9, 1.0)  # 16 candidates: 4 bisection rounds
 MAX_RUNS = 4  # ⌈log2(len(GRID))⌉: the most Algorithm-1 runs of one search (the studio's work limit counts them)

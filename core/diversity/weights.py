@@ -36,11 +36,11 @@ from typing import Callable
 
 import numpy as np
 
-from core.arrays import is_tensor as _is_tensor, to_numpy as _to_numpy, xp as _xp
-from core.data.cache import ArrayCache
-from core.data.storage import fingerprint_arrays
-from core.devices import resolve_device
-from core.diversity.vendi import check_feature_array, check_row_norms, normalise_rows, score_from_eigenvalues
+from ..arrays import is_tensor as _is_tensor, to_numpy as _to_numpy, xp as _xp
+from ..data.cache import ArrayCache
+from ..data.storage import fingerprint_arrays
+from ..devices import resolve_device
+from .vendi import check_feature_array, check_row_norms, normalise_rows, score_from_eigenvalues
 
 
 @dataclass

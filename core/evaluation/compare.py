@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluation.evaluate import METRICS, mean_ci, nearest_real
-from core.training.runs import latest_checkpoint_step, latest_sample, list_runs, read_json, read_status, run_scheme
+from .evaluate import METRICS, mean_ci, nearest_real
+from ..training.runs import latest_checkpoint_step, latest_sample, list_runs, read_json, read_status, run_scheme
 
 
 def metric_table(evaluations: list[dict]) -> list[dict]:

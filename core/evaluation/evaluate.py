@@ -13,20 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
-from core.arrays import on_device
-from core.data.dataset import make_dataset
-from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
-from core.data.images import png_bytes, tile_grid
-from core.data.storage import atomic_write_bytes, atomic_write_json, default_data_root
-from core.devices import resolve_device
-from core.diversity.vendi import normalise_rows, vendi_score
-from core.evaluation.metrics.fid import fid, weighted_fid
-from core.evaluation.metrics.inception import inception_score
-from core.evaluation.metrics.kid import kid
-from core.evaluation.metrics.prc import precision_recall
-from core.training import runs
-from core.training.runs import read_config
+from ..arrays import on_device
+from ..data.dataset import make_dataset
+from ..data.datasets import DatasetSpec
+from ..data.embed import EmbedConfig, PIXELS, PRECOMPUTED, embed, embed_cached
+from ..data.images import png_bytes, tile_grid
+from ..data.storage import atomic_write_bytes, atomic_write_json, default_data_root
+from ..devices import resolve_device
+from ..diversity.vendi import normalise_rows, vendi_score
+from .metrics.fid import fid, weighted_fid
+from .metrics.inception import inception_score
+from .metrics.kid import kid
+from .metrics.prc import precision_recall
+from ..training import runs
+from ..training.runs import read_config
 
 METRICS = ("vs", "fid", "wfid", "precision", "recall", "is", "kid")  # columns of every table
 HIGHER_IS_BETTER = {"vs": True, "fid": False, "wfid": False, "precision": True, "recall": True, "is": True, "kid": False}
@@ -196,7 +196,7 @@ def evaluate_run(
     wFID is measured against `p_target` (default: the run's own weights.npy, uniform for a
     baseline). Writes `eval.json` and `eval_grid.png` (first 64 samples) into the run folder.
     """
-    from core.training.checkpoints import load_generator
+    from ..training.checkpoints import load_generator
 
     config, run_dir = config or EvalConfig(), Path(run_dir)
     dataset = dataset if dataset is not None else run_dataset(run_dir, data_root)

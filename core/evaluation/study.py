@@ -18,19 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.datasets import DatasetSpec
-from core.data.embed import EmbedConfig
-from core.data.storage import atomic_save_npy
-from core.diversity.schemes import SchemeConfig, scheme_summary
-from core.diversity.weights import WeightsConfig
-from core.evaluation.compare import evaluation_is_stale
-from core.evaluation.evaluate import EvalConfig, METRICS
-from core.evaluation.study_plan import (StudyConfig, StudyState, metric_rows, model_scheme, model_weights, pair_name,
+from ..data.datasets import DatasetSpec
+from ..data.embed import EmbedConfig
+from ..data.storage import atomic_save_npy
+from ..diversity.schemes import SchemeConfig, scheme_summary
+from ..diversity.weights import WeightsConfig
+from .compare import evaluation_is_stale
+from .evaluate import EvalConfig, METRICS
+from .study_plan import (StudyConfig, StudyState, metric_rows, model_scheme, model_weights, pair_name,
                                         run_dir_of, scheme_weights_path, table1_rows, weights_path)
-from core.evaluation.study_report import write_outputs
-from core.jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
-from core.training import runs
-from core.training.config import TrainConfig
+from .study_report import write_outputs
+from ..jobs import JobStopped, OnProgress, ShouldStop, reporter, stopped
+from ..training import runs
+from ..training.config import TrainConfig
 
 # --- what each stage is given -----------------------------------------------------------------------
 

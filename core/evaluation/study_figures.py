@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from core.data.storage import atomic_write_text
-from core.evaluation.evaluate import HIGHER_IS_BETTER
+from ..data.storage import atomic_write_text
+from .evaluate import HIGHER_IS_BETTER
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.storage import atomic_write_json
-from core.diversity.schemes import SCHEMES
-from core.evaluation.evaluate import METRICS, mean_ci
-from core.training.config import MODELS
+from ..data.storage import atomic_write_json
+from ..diversity.schemes import SCHEMES
+from .evaluate import METRICS, mean_ci
+from ..training.config import MODELS
 
 STATE_VERSION = 1
 

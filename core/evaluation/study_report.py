@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core import __version__
-from core.data.storage import atomic_write_bytes, atomic_write_text
-from core.evaluation.evaluate import HIGHER_IS_BETTER, METRICS
-from core.evaluation.study_figures import grids_figure, metrics_figure_html, metrics_figure_png
-from core.evaluation.study_plan import metric_rows, model_title, pair_name, run_dir_of, scheme_rows, summarise, table1_rows
-from core.evaluation.study_verdict import SCHEME_COLUMNS, scheme_table, scheme_table_html, verdict_html, verdict_sentences
+from .. import __version__
+from ..data.storage import atomic_write_bytes, atomic_write_text
+from .evaluate import HIGHER_IS_BETTER, METRICS
+from .study_figures import grids_figure, metrics_figure_html, metrics_figure_png
+from .study_plan import metric_rows, model_title, pair_name, run_dir_of, scheme_rows, summarise, table1_rows
+from .study_verdict import SCHEME_COLUMNS, scheme_table, scheme_table_html, verdict_html, verdict_sentences
 
 TABLE1_COLUMNS = ("pair", "gamma", "n_seeds", "vs_uniform_mean", "vs_uniform_std", "vs_weighted_mean", "vs_weighted_std", "embedder")
 FIGURE_TITLES = {"fig3.png": "Fig. 3: each metric per model (mean ± 95% CI over seeds)",

@@ -8,7 +8,7 @@ import html
 
 import numpy as np
 
-from core.evaluation.study_plan import model_title
+from .study_plan import model_title
 
 SCHEME_COLUMNS = ("pair", "model", "n_seeds", "vs", "entropy", "ess", "max_relative")
 

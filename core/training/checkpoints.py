@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from core import __version__
-from core.data.storage import atomic_write_bytes
-from core.training.networks import Generator
-from core.training.runs import (KEEP_CHECKPOINTS, RESUME_FREE_FIELDS, checkpoint_paths, checkpoint_step, load_config, read_config,
+from .. import __version__
+from ..data.storage import atomic_write_bytes
+from .networks import Generator
+from .runs import (KEEP_CHECKPOINTS, RESUME_FREE_FIELDS, checkpoint_paths, checkpoint_step, load_config, read_config,
                                 read_json)
 
 
@@ -139,7 +139,7 @@ def load_generator(run_dir: Path, device: str = "cpu"):
             problems.append(f"{path.name}: {exc}")
             continue
         if generator is None:
-            from core.training.flow_trainer import load_flow_sampler
+            from .flow_trainer import load_flow_sampler
 
             loaded = load_flow_sampler(tensors, config, (c, h, w)).to(device).eval()
         else:

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.datasets import DatasetSpec
-from core.data.storage import atomic_write_bytes, atomic_write_json
-from core.jobs import OnProgress, Progress, ShouldStop, stopped
-from core.threads import apply_training_threads, wait_if_asked
-from core.training.checkpoints import restore_latest_checkpoint, save_checkpoint
-from core.training.config import TrainConfig
-from core.training.runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
+from ..data.datasets import DatasetSpec
+from ..data.storage import atomic_write_bytes, atomic_write_json
+from ..jobs import OnProgress, Progress, ShouldStop, stopped
+from ..threads import apply_training_threads, wait_if_asked
+from .checkpoints import restore_latest_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .runs import (ACTIVE_STATES, RESUME_FREE_FIELDS, append_event, append_metrics, checkpoint_paths,
                                 environment, job_lock, latest_checkpoint_step, load_config, owner_alive, process_owner, read_config,
                                 read_status,
                                 refresh_status, request_stop, runs_root, stop_requested, trim_metrics,
                                 weights_fingerprint, write_status)
-from core.training.trainer import LossMeter, Trainer, train
+from .trainer import LossMeter, Trainer, train
 
 HEARTBEAT_S = 2.0  # seconds between status.json heartbeats while running or queued
 
@@ -180,7 +180,7 @@ def make_trainer(config: TrainConfig, images, p):
     """The trainer of `config.model`: the paper's WGAN-GP `Trainer` or the flow-matching `FlowTrainer`
     (same interface: train_step, sample, fixed_latents, state_tensors / load_state_tensors)."""
     if config.model == "flow":
-        from core.training.flow_trainer import FlowTrainer
+        from .flow_trainer import FlowTrainer
 
         return FlowTrainer(config, images, p)
     return Trainer(config, images, p)

@@ -15,14 +15,14 @@ import contextlib
 import numpy as np
 import torch
 
-from core.data.sampler import draw_indices, index_table
-from core.devices import resolve_device
-from core.training.config import TrainConfig
-from core.training.flow import EMA, FlowSampler, ot_pairing, per_sample_loss, weighted_mean
-from core.training.runs import sampling_probabilities
-from core.training.trainer import (_with_prefix, flatten_optimizer_state, images_to_tensor,
+from ..data.sampler import draw_indices, index_table
+from ..devices import resolve_device
+from .config import TrainConfig
+from .flow import EMA, FlowSampler, ot_pairing, per_sample_loss, weighted_mean
+from .runs import sampling_probabilities
+from .trainer import (_with_prefix, flatten_optimizer_state, images_to_tensor,
                                    unflatten_optimizer_state)
-from core.training.unet import UNet
+from .unet import UNet
 
 FLOW_LOSS_NAMES = ("loss", "loss_var")
 

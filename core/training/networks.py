@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from core.training.config import WIDTH, Z_DIM  # noqa: E402  (defaults shared with TrainConfig)
+from .config import WIDTH, Z_DIM  # noqa: E402  (defaults shared with TrainConfig)
 
 
 def layer_sides(height: int, width: int) -> list[tuple[int, int]]:

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core import __version__
-from core.data.storage import (atomic_save_npy, atomic_write_bytes, atomic_write_json, checkout_root,
+from .. import __version__
+from ..data.storage import (atomic_save_npy, atomic_write_bytes, atomic_write_json, checkout_root,
                                fingerprint_arrays)
-from core.diversity.vendi import check_probabilities
-from core.threads import TRAIN_THREADS_ENV, training_threads
-from core.training.config import TrainConfig
+from ..diversity.vendi import check_probabilities
+from ..threads import TRAIN_THREADS_ENV, training_threads
+from .config import TrainConfig
 
 STATES = ("created", "queued", "running", "finished", "failed", "interrupted")
 ACTIVE_STATES = ("queued", "running")

@@ -18,11 +18,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.data.sampler import draw_indices, index_table
-from core.devices import resolve_device
-from core.training.config import TrainConfig
-from core.training.networks import build_networks
-from core.training.runs import sampling_probabilities
+from ..data.sampler import draw_indices, index_table
+from ..devices import resolve_device
+from .config import TrainConfig
+from .networks import build_networks
+from .runs import sampling_probabilities
 
 
 LOSS_NAMES = ("loss_d", "loss_g", "wdist", "gp")

@@ -6,10 +6,10 @@
 - `kid`: Kernel Inception Distance (unbiased MMD², cubic polynomial kernel).
 """
 
-from core.evaluation.metrics.fid import feature_statistics, fid, frechet_distance, weighted_fid
-from core.evaluation.metrics.inception import inception_score_from_probs
-from core.evaluation.metrics.kid import kid
-from core.evaluation.metrics.prc import precision_recall
+from .fid import feature_statistics, fid, frechet_distance, weighted_fid
+from .inception import inception_score_from_probs
+from .kid import kid
+from .prc import precision_recall
 
 __all__ = [
     "feature_statistics",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.arrays import as_float64, xp
+from ...arrays import as_float64, xp
 
 
 def feature_statistics(features: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

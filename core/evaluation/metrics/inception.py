@@ -18,9 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.arrays import to_numpy
-from core.data.cache import ArrayCache
-from core.data.storage import fingerprint_arrays
+from ...arrays import to_numpy
+from ...data.cache import ArrayCache
+from ...data.storage import fingerprint_arrays
 
 PROMPT_TEMPLATE = "a photo of a {}."  # CLIP's standard zero-shot prompt
 PROBE_C = 10.0  # inverse L2 strength of the probe on standardised features: weak, so the probe is confident

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.arrays import as_float64, xp
+from ...arrays import as_float64, xp
 
 
 class KIDResult(NamedTuple):

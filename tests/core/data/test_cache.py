@@ -179,7 +179,7 @@ def _layouts(tmp_path, monkeypatch):
     from core.data import projection
 
     monkeypatch.setattr(projection, "_WARM", threading.Event())  # the fake must not mark UMAP compiled
-    calls = _counting(monkeypatch, projection, "_umap_fit_transform", lambda f, config: projection.pca_2d(f))
+    calls = _counting(monkeypatch, projection, "_umap_fit_transform", lambda f, config, *_: projection.pca_2d(f))
     features = np.random.default_rng(2).normal(size=(20, 6)).astype(np.float32)
     return lambda: projection.project(features, projection.ProjectionConfig(), tmp_path)[0], calls, "*.npy"
 
