@@ -107,18 +107,26 @@ def test_studio_end_to_end(page):
     # 4. hovering a dot shows its thumbnail; a lasso fills the selection gallery
     _tab(page, "Map")
     page.locator("#dw-map .js-plotly-plot .scatterlayer, #dw-map .js-plotly-plot canvas").first.wait_for()
-    page.wait_for_function("() => { const gd = document.querySelector('#dw-map .js-plotly-plot');"
-                           " return gd && gd.__dwBound && gd._fullLayout && gd._fullData && gd._fullData[0] && gd._fullData[0].x.length > 0; }")
-    point = page.evaluate("""() => {
-        const gd = document.querySelector('#dw-map .js-plotly-plot');
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-        const i = 0;
-        return {x: box.left + xa._offset + xa.l2p(gd._fullData[0].x[i]), y: box.top + ya._offset + ya.l2p(gd._fullData[0].y[i]),
-                left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
-    }""")
-    page.mouse.move(point["x"] + 40, point["y"] + 40)
-    page.mouse.move(point["x"], point["y"], steps=5)
+    _wait_idle(page)  # a redraw chained to the new weights may still replace the figure
     tip = page.locator("#dw-tip")
+    for _ in range(10):  # the dot is found where the figure now draws it; a figure replaced mid-hover is re-read
+        page.wait_for_function("() => { const gd = document.querySelector('#dw-map .js-plotly-plot');"
+                               " return gd && gd.__dwBound && gd._fullLayout && gd._fullData && gd._fullData[0]"
+                               " && gd._fullData[0].x.length > 0; }")
+        point = page.evaluate("""() => {
+            const gd = document.querySelector('#dw-map .js-plotly-plot');
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+            const i = 0;
+            return {x: box.left + xa._offset + xa.l2p(gd._fullData[0].x[i]), y: box.top + ya._offset + ya.l2p(gd._fullData[0].y[i]),
+                    left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
+        }""")
+        page.mouse.move(point["x"] + 40, point["y"] + 40)
+        page.mouse.move(point["x"], point["y"], steps=5)
+        try:
+            tip.wait_for(state="visible", timeout=10_000)
+            break
+        except Exception:  # playwright's TimeoutError: hover again on the figure as it is now
+            continue
     tip.wait_for(state="visible")
     _wait_idle(page)
     assert tip.locator("img").count() == 1 and "weight" in tip.inner_text()

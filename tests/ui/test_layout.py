@@ -13,7 +13,8 @@ from divweights_ui.serving import check_exposure, launch_kwargs
 REQUIRED_APIS = {"load_dataset", "compute_weights", "sweep_gamma", "top_bottom", "umap", "export_weights",
                  "suggest_gamma", "why_weight", "modes", "browse_weights",  # explaining weights, choosing γ
                  "learn_example", "learn_example_run", "learn_mixture",  # the Learn tab
-                 "compare_schemes", "export_scheme"}  # other weighting schemes, side by side (Weights tab)
+                 "compare_schemes", "export_scheme",  # other weighting schemes, side by side (Weights tab)
+                 "export_for_trainer"}  # the Export tab's folders for other training tools
 
 
 @pytest.fixture(scope="module")

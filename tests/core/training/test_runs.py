@@ -339,7 +339,7 @@ def test_resume_detects_an_edited_config_and_refuses_ignored_flags(data_root, ca
 
 def test_a_running_run_says_how_long_it_still_needs(data_root):
     run_dir = data_root / "runs" / "r"
-    runs.write_status(run_dir, "running", pid=os.getpid(), step=40)
+    runs.write_status(run_dir, "running", step=40, **runs.process_owner())
     (run_dir / "config.json").write_text('{"train": {"steps": 100}}')
     runs.append_metrics(run_dir, {"step": 40, "ms_per_step": 500.0})
     assert runs.list_runs(data_root)[0]["eta_s"] == pytest.approx(30.0)  # 60 steps x 0.5 s
